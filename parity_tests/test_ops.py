@@ -1,0 +1,135 @@
+"""Every op of every impl, forward and every gradient, against torch.nn.functional on a table of shapes."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import assert_same_gradients
+from simple_conv_net.backends import NATIVE, get_ops
+
+# (N, C_in, H, W, C_out, K_h, K_w, stride, padding)
+CONV_CASES = {
+    "simple-net": (2, 1, 28, 28, 20, 5, 5, 1, 0),
+    "non-square": (2, 2, 9, 7, 3, 3, 2, 1, 0),
+    "stride2-pad1-batch1-cin3": (1, 3, 8, 8, 4, 3, 3, 2, 1),
+    "stride3-pad2": (2, 3, 10, 11, 2, 4, 3, 3, 2),
+    "pair-stride-padding": (2, 2, 7, 9, 3, 2, 3, (2, 1), (1, 2)),
+    "kernel-equals-padded-input": (2, 2, 5, 4, 3, 7, 6, 1, 1),
+    "pad2": (1, 1, 5, 5, 2, 3, 3, 1, 2),
+    "1x1-kernel": (3, 4, 5, 6, 2, 1, 1, 1, 0),
+}
+
+# (N, C, H, W, kernel_size, stride, padding, integer-valued input: ties)
+POOL_CASES = {
+    "simple-net": (2, 3, 24, 24, 2, None, 0, False),
+    "overlap": (2, 2, 7, 9, 3, 2, 1, False),
+    "non-square-kernel": (1, 2, 8, 7, (3, 2), (1, 2), (1, 1), False),
+    "stride3": (2, 1, 10, 10, 2, 3, 1, False),
+    "kernel-equals-padded-input": (1, 2, 3, 3, 5, 1, 1, False),
+    "ties": (2, 2, 8, 8, 2, 2, 0, True),
+    "ties-overlap-padding": (2, 2, 7, 6, 3, 1, 1, True),
+    "all-equal": (1, 1, 6, 6, 3, 2, 1, "constant"),
+}
+
+
+def random(*shape, dtype, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+@pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES.keys())
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+def test_conv2d(impl, dtype, case, bias):
+    n, c_in, h, w, c_out, k_h, k_w, stride, padding = case
+    x = random(n, c_in, h, w, dtype=dtype, seed=1)
+    weight = random(c_out, c_in, k_h, k_w, dtype=dtype, seed=2)
+    b = random(c_out, dtype=dtype, seed=3) if bias else None
+    conv2d = get_ops(impl).conv2d
+    assert_same_gradients(lambda x, w, b: conv2d(x, w, b, stride, padding),
+                          lambda x, w, b: F.conv2d(x, w, b, stride, padding), [x, weight, b])
+
+
+def test_conv2d_needs_input_grad(impl):
+    """Only the gradients asked for are computed; the others stay None."""
+    x = random(2, 2, 6, 6, dtype=torch.float64)
+    weight = random(3, 2, 3, 3, dtype=torch.float64, seed=1).requires_grad_()
+    out = get_ops(impl).conv2d(x, weight, None)
+    (grad_w,) = torch.autograd.grad(out.sum(), [weight])
+    ref = torch.autograd.grad(F.conv2d(x, weight).sum(), [weight])[0]
+    torch.testing.assert_close(grad_w, ref)
+    assert x.grad is None
+
+
+@pytest.mark.parametrize("case", POOL_CASES.values(), ids=POOL_CASES.keys())
+def test_max_pool2d(impl, dtype, case):
+    n, c, h, w, kernel_size, stride, padding, ties = case
+    if ties == "constant":
+        x = torch.full((n, c, h, w), 0.5, dtype=dtype)
+    elif ties:
+        x = torch.randint(0, 3, (n, c, h, w), generator=torch.Generator().manual_seed(4)).to(dtype)
+    else:
+        x = random(n, c, h, w, dtype=dtype)
+    max_pool2d = get_ops(impl).max_pool2d
+    assert_same_gradients(lambda x: max_pool2d(x, kernel_size, stride, padding),
+                          lambda x: F.max_pool2d(x, kernel_size, stride, padding), [x])
+
+
+def test_max_pool2d_stride_defaults_to_kernel(impl):
+    x = random(1, 2, 6, 6, dtype=torch.float64)
+    torch.testing.assert_close(get_ops(impl).max_pool2d(x, 3), F.max_pool2d(x, 3))
+
+
+@pytest.mark.parametrize("shape", [(4, 7), (2, 3, 5, 5), (1,)])
+def test_relu(impl, dtype, shape):
+    x = random(*shape, dtype=dtype)
+    x.view(-1)[0] = 0.0  # the kink: gradient 0 there, as PyTorch
+    assert_same_gradients(get_ops(impl).relu, F.relu, [x])
+
+
+@pytest.mark.parametrize("shape,out_features,bias", [
+    ((4, 7), 3, True), ((3, 2880), 500, True), ((2, 3, 5), 4, True), ((5, 6), 2, False), ((6,), 3, True),
+])
+def test_linear(impl, dtype, shape, out_features, bias):
+    x = random(*shape, dtype=dtype)
+    weight = random(out_features, shape[-1], dtype=dtype, seed=1)
+    b = random(out_features, dtype=dtype, seed=2) if bias else None
+    assert_same_gradients(get_ops(impl).linear, F.linear, [x, weight, b])
+
+
+@pytest.mark.parametrize("shape,start,end", [((2, 3, 4, 5), 1, -1), ((2, 3, 4, 5), 0, 2), ((2, 3, 4), 2, 2),
+                                             ((2, 3, 4, 5), -3, -2)])
+def test_flatten(impl, dtype, shape, start, end):
+    assert_same_gradients(lambda x: get_ops(impl).flatten(x, start, end),
+                          lambda x: torch.flatten(x, start, end), [random(*shape, dtype=dtype)])
+
+
+def test_flatten_default_is_per_sample(impl):
+    x = random(2, 3, 4, 5, dtype=torch.float32)
+    assert get_ops(impl).flatten(x).shape == NATIVE.flatten(x).shape == (2, 60)
+
+
+@pytest.mark.parametrize("shape,dim,offset", [((4, 10), 1, 0.0), ((3, 4, 5), 0, 0.0), ((3, 4, 5), -1, 0.0),
+                                              ((2, 6), 1, 1000.0), ((1, 1), 1, 0.0)])
+def test_log_softmax(impl, dtype, shape, dim, offset):
+    x = random(*shape, dtype=dtype) * 5 + offset  # offset 1000: exp would overflow without the max shift
+    assert_same_gradients(lambda x: get_ops(impl).log_softmax(x, dim),
+                          lambda x: F.log_softmax(x, dim), [x])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("n,c", [(5, 10), (1, 3)])
+def test_nll_loss(impl, dtype, reduction, n, c):
+    logp = F.log_softmax(random(n, c, dtype=dtype), dim=1)
+    target = torch.randint(0, c, (n,), generator=torch.Generator().manual_seed(5))
+    assert_same_gradients(lambda x, t: get_ops(impl).nll_loss(x, t, reduction=reduction),
+                          lambda x, t: F.nll_loss(x, t, reduction=reduction), [logp, target])
+
+
+def test_float32_stays_float32(impl):
+    ops = get_ops(impl)
+    x = random(2, 1, 8, 8, dtype=torch.float32).requires_grad_()
+    w = random(3, 1, 3, 3, dtype=torch.float32, seed=1).requires_grad_()
+    y = ops.log_softmax(ops.linear(ops.relu(ops.flatten(ops.max_pool2d(ops.conv2d(x, w), 2))),
+                                   random(4, 27, dtype=torch.float32, seed=2)), 1)
+    loss = ops.nll_loss(y, torch.tensor([1, 3]))
+    loss.backward()
+    assert {y.dtype, loss.dtype, x.grad.dtype, w.grad.dtype} == {torch.float32}

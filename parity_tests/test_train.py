@@ -1,0 +1,82 @@
+"""train.py end to end on small MNIST subsets: metrics, checkpoints, resume, errors."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("train", ROOT / "train.py")
+train = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(train)
+
+QUICK = ["--train-samples", "256", "--test-samples", "200", "--batch-size", "32", "--test-batch-size", "100"]
+
+
+def run(tmp_path, name, *extra):
+    out = tmp_path / name
+    assert train.main([*QUICK, "--out", str(out), *extra]) == 0
+    return out
+
+
+def test_metrics_and_checkpoint(tmp_path, impl):
+    out = run(tmp_path, "run", "--impl", impl, "--epochs", "2", "--save-model")
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in lines] == [1, 2]
+    for m in lines:
+        assert 0.0 <= m["test_accuracy"] <= 1.0 and m["test_loss"] > 0 and m["seconds"] > 0
+    assert lines[1]["train_loss"] < lines[0]["train_loss"]
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 2 and state["args"]["impl"] == impl and len(state["metrics"]) == 2
+    assert set(state["model"]) == {"conv_layer.weight", "conv_layer.bias", "fc_layer1.weight", "fc_layer1.bias",
+                                   "fc_layer2.weight", "fc_layer2.bias"}
+    final = torch.load(out / "simple_conv_net.pt", weights_only=True)
+    torch.testing.assert_close(final["fc_layer2.weight"], state["model"]["fc_layer2.weight"], rtol=0, atol=0)
+    assert not list(out.glob(".*.tmp")), "temporary files left behind"
+
+
+def test_resume_ends_with_the_same_weights(tmp_path):
+    straight = run(tmp_path, "straight", "--impl", "vector", "--epochs", "3")
+    resumed = run(tmp_path, "resumed", "--impl", "vector", "--epochs", "1")
+    run(tmp_path, "resumed", "--impl", "vector", "--epochs", "3", "--resume")
+    a = torch.load(straight / "checkpoint.pt", weights_only=True)
+    b = torch.load(resumed / "checkpoint.pt", weights_only=True)
+    for name in a["model"]:
+        assert torch.equal(a["model"][name], b["model"][name]), name
+    assert [m["test_loss"] for m in a["metrics"]] == [m["test_loss"] for m in b["metrics"]]
+    assert len((resumed / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_interrupt_keeps_last_complete_checkpoint(tmp_path, monkeypatch):
+    out = run(tmp_path, "run", "--impl", "vector", "--epochs", "1")
+    before = (out / "checkpoint.pt").read_bytes()
+    original = train.train_epoch
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "train_epoch", interrupted)
+    assert train.main([*QUICK, "--out", str(out), "--impl", "vector", "--epochs", "2", "--resume"]) == 130
+    monkeypatch.setattr(train, "train_epoch", original)
+    assert (out / "checkpoint.pt").read_bytes() == before
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+
+def test_unknown_impl_lists_choices(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--impl", "numpy"])
+    assert "choose from 'torch', 'vector', 'scalar'" in capsys.readouterr().err
+
+
+def test_resume_needs_out(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--resume"])
+    assert "--out" in capsys.readouterr().err
+
+
+def test_missing_mnist_says_where_it_looked(tmp_path, capsys):
+    assert train.main(["--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere" in err and "--data-dir" in err

@@ -1,0 +1,388 @@
+"""MNIST: find the four standard files, read them, normalise them, batch them.
+
+No torchvision. The files are the four IDX files of LeCun's distribution, each
+either gzipped (``.gz``) or uncompressed::
+
+    train-images-idx3-ubyte   60000 x 28 x 28 uint8     magic 2051
+    train-labels-idx1-ubyte   60000 uint8 in 0..9        magic 2049
+    t10k-images-idx3-ubyte    10000 x 28 x 28 uint8     magic 2051
+    t10k-labels-idx1-ubyte    10000 uint8 in 0..9        magic 2049
+
+:func:`find_mnist` looks for them, in this order (the first source that is given
+is the only one searched, so a mistyped ``--data-dir`` is an error rather than
+a silent fallback):
+
+1. the explicit ``data_dir`` argument (``--data-dir``), or ``<data_dir>/MNIST/raw``;
+2. else the environment variable ``SIMPLE_CONV_NET_DATA`` (same two forms);
+3. else ``./data``, ``./data/MNIST/raw`` (torchvision's layout, so its downloads
+   are reused), ``../shared/mnist`` relative to the current directory, and
+   ``../shared/mnist`` relative to the repository root.
+
+:func:`load_mnist` returns float32 images ``[N, 1, 28, 28]`` normalised as
+``(pixel / 255 - MEAN) / STD`` and int64 labels ``[N]``. :class:`Batches` cuts
+them into batches by slicing whole tensors (no per-sample Python), shuffled by
+a permutation that is a pure function of ``(seed, epoch)``, so a resumed run
+sees exactly the batches of an uninterrupted one. :func:`download_mnist` fetches
+the ``.gz`` files with urllib and checks their MD5s before they get their names.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import math
+import os
+import tempfile
+import urllib.request
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+MEAN, STD = 0.1307, 0.3081
+
+ENV_VAR = "SIMPLE_CONV_NET_DATA"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_SHARED_DIR = REPO_ROOT / ".." / "shared" / "mnist"
+
+SPLITS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+FILES = tuple(name for pair in SPLITS.values() for name in pair)
+
+IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
+UBYTE = 0x08
+IMAGE_SIZE = 28
+NUM_CLASSES = 10
+
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+# MD5 of each .gz file as the mirrors serve it (torchvision's table).
+MD5S = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+# MD5 of each file's decompressed content. A .gz whose bytes differ (recompressed,
+# e.g. with another gzip header) but whose content matches is the same data.
+CONTENT_MD5S = {
+    "train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte.gz": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637",
+}
+
+
+class MNISTNotFoundError(FileNotFoundError):
+    """The MNIST files are not where they were looked for."""
+
+
+class MNISTFormatError(ValueError):
+    """An MNIST file is truncated, corrupt or not the IDX file it should be."""
+
+
+class MNISTDownloadError(OSError):
+    """No mirror gave a file whose checksum matched."""
+
+
+# ----------------------------------------------------------------------------- finding
+
+
+def _file_in(directory: Path, name: str) -> Path | None:
+    """``directory/name`` (uncompressed, preferred) or ``directory/name.gz``, if either exists."""
+    for candidate in (directory / name, directory / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _candidates(data_dir: str | os.PathLike | None) -> tuple[list[Path], str]:
+    """The directories to search, and the source they came from."""
+    if data_dir is not None:
+        base, source = Path(data_dir).expanduser(), "data_dir / --data-dir"
+    elif os.environ.get(ENV_VAR):
+        base, source = Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}"
+    else:
+        cwd_data = Path("data")
+        defaults = [cwd_data, cwd_data / "MNIST" / "raw", Path("..") / "shared" / "mnist", REPO_SHARED_DIR]
+        unique = list(dict.fromkeys(path.resolve() for path in defaults))
+        return unique, "default locations"
+    return [base.resolve(), (base / "MNIST" / "raw").resolve()], source
+
+
+def find_mnist(data_dir: str | os.PathLike | None = None) -> Path:
+    """The directory holding all four MNIST files (each ``.gz`` or uncompressed).
+
+    Raises :class:`MNISTNotFoundError` listing every place looked at, and what
+    was missing in each, when no directory holds all four.
+    """
+    candidates, source = _candidates(data_dir)
+    notes = []
+    for directory in candidates:
+        missing = [name for name in FILES if _file_in(directory, name) is None]
+        if not missing:
+            return directory
+        if not directory.is_dir():
+            notes.append(f"  {directory}  (no such directory)")
+        else:
+            notes.append(f"  {directory}  (missing: {', '.join(missing)})")
+    raise MNISTNotFoundError(
+        f"MNIST files not found (searched the {source}). Expected "
+        + ", ".join(f"{name}[.gz]" for name in FILES)
+        + " in one of:\n"
+        + "\n".join(notes)
+        + f"\nPoint --data-dir (or ${ENV_VAR}) at the directory holding them, "
+        "or use --download to fetch them."
+    )
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise MNISTNotFoundError(f"MNIST file {path} does not exist") from None
+    if path.suffix != ".gz":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
+        raise MNISTFormatError(
+            f"{path}: expected a gzip-compressed IDX file, found a corrupt or truncated gzip stream ({error})"
+        ) from None
+
+
+def read_idx(path: str | os.PathLike) -> torch.Tensor:
+    """Read an unsigned-byte IDX file (``.gz`` or uncompressed).
+
+    Returns a uint8 tensor whose shape is the header's dimensions, e.g.
+    ``[N, 28, 28]`` for an images file (magic 2051), ``[N]`` for labels (2049).
+    Raises :class:`MNISTFormatError` for a bad magic number or a byte length
+    that disagrees with the header, :class:`MNISTNotFoundError` if it is missing.
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise MNISTFormatError(f"{path}: expected at least a 4-byte IDX header, found {len(data)} bytes")
+    magic = int.from_bytes(data[:4], "big")
+    zero, dtype, ndim = data[0] << 8 | data[1], data[2], data[3]
+    if zero != 0 or dtype != UBYTE or ndim == 0:
+        raise MNISTFormatError(
+            f"{path}: expected an unsigned-byte IDX magic number 0x0000080D with D >= 1 dimensions "
+            f"({IMAGES_MAGIC} for images, {LABELS_MAGIC} for labels), found {magic} (0x{magic:08X})"
+        )
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise MNISTFormatError(
+            f"{path}: truncated header: expected {header} bytes for {ndim} dimensions, found {len(data)}"
+        )
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    expected = header + math.prod(shape)
+    if len(data) != expected:
+        problem = "truncated" if len(data) < expected else "has trailing bytes"
+        raise MNISTFormatError(
+            f"{path}: {problem}: the header's shape {tuple(shape)} needs {expected} bytes, found {len(data)}"
+        )
+    if expected == header:  # no samples; torch.frombuffer rejects an empty buffer
+        return torch.empty(shape, dtype=torch.uint8)
+    return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).reshape(shape)
+
+
+def _check_magic(path: Path, array: torch.Tensor, magic: int, what: str) -> None:
+    found = (UBYTE << 8) | array.dim()
+    if found != magic:
+        raise MNISTFormatError(
+            f"{path}: expected magic number {magic} ({what}), found {found} ({array.dim()}-D data)"
+        )
+
+
+def load_mnist(split: str, data_dir: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load one split, ``'train'`` (60000 samples) or ``'test'`` (10000).
+
+    Returns ``(images, labels)``: images float32 ``[N, 1, 28, 28]`` equal to
+    ``(pixel / 255 - MEAN) / STD``, labels int64 ``[N]`` in 0..9. ``data_dir``
+    is searched as in :func:`find_mnist`. Nothing is cached on disk.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"load_mnist(): argument 'split' expected 'train' or 'test', got {split!r}")
+    directory = find_mnist(data_dir)
+    images_path, labels_path = (_file_in(directory, name) for name in SPLITS[split])
+    images, labels = read_idx(images_path), read_idx(labels_path)
+
+    _check_magic(images_path, images, IMAGES_MAGIC, "images, 3-D")
+    _check_magic(labels_path, labels, LABELS_MAGIC, "labels, 1-D")
+    if tuple(images.shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE):
+        raise MNISTFormatError(
+            f"{images_path}: expected {IMAGE_SIZE}x{IMAGE_SIZE} images, found {tuple(images.shape[1:])}"
+        )
+    if len(images) != len(labels):
+        raise MNISTFormatError(
+            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels; "
+            "expected the same count"
+        )
+    if len(labels) and int(labels.max()) >= NUM_CLASSES:
+        raise MNISTFormatError(
+            f"{labels_path}: expected labels in 0..{NUM_CLASSES - 1}, found {int(labels.max())}"
+        )
+    normalised = images.to(torch.float32).div_(255).sub_(MEAN).div_(STD).unsqueeze(1)
+    return normalised, labels.to(torch.int64)
+
+
+# ----------------------------------------------------------------------------- batching
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    """A 63-bit generator seed that depends only on ``(seed, epoch)``."""
+    digest = hashlib.blake2b(f"simple_conv_net.Batches:{seed}:{epoch}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def _require_int(argument: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"Batches(): argument '{argument}' expected an int >= {minimum}, got {value!r}")
+    return value
+
+
+class Batches:
+    """Batches of ``(images, labels)`` cut from two whole tensors.
+
+    ``images``: ``[N, ...]`` (e.g. ``[N, 1, 28, 28]``), ``labels``: ``[N]``.
+    ``limit`` keeps the first ``limit`` samples. Each epoch yields
+    ``len(self)`` batches of ``batch_size`` samples (the last one may be
+    smaller). With ``shuffle`` the order of epoch ``e`` is a permutation drawn
+    from a private generator seeded by ``(seed, e)`` only: the same for every
+    call, independent of the global RNG, and different from epoch to epoch.
+    Iterating the object itself yields epoch 0; call :meth:`epoch` each epoch.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        limit: int | None = None,
+    ) -> None:
+        if len(images) != len(labels):
+            raise ValueError(
+                f"Batches(): arguments 'images' and 'labels' expected the same length, "
+                f"got {len(images)} images and {len(labels)} labels"
+            )
+        self.batch_size = _require_int("batch_size", batch_size, 1)
+        self.seed = _require_int("seed", seed, 0)
+        if limit is not None:
+            _require_int("limit", limit, 1)
+            if limit > len(images):
+                raise ValueError(
+                    f"Batches(): argument 'limit' expected at most {len(images)} (the number of samples), got {limit}"
+                )
+            images, labels = images[:limit], labels[:limit]
+        self.images, self.labels = images, labels
+        self.shuffle = shuffle
+
+    @property
+    def num_samples(self) -> int:
+        """Samples per epoch (after ``limit``)."""
+        return len(self.labels)
+
+    def __len__(self) -> int:
+        """Batches per epoch, the last partial batch included."""
+        return -(-self.num_samples // self.batch_size)
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of epoch ``epoch``: ``(images [B, ...], labels [B])`` pairs."""
+        _require_int("epoch", epoch, 0)
+        n, size = self.num_samples, self.batch_size
+        if not self.shuffle:
+            for start in range(0, n, size):
+                yield self.images[start : start + size], self.labels[start : start + size]
+            return
+        generator = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch))
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, size):
+            index = order[start : start + size]
+            yield self.images[index], self.labels[index]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self.epoch(0)
+
+
+# ----------------------------------------------------------------------------- downloading
+
+
+def _md5_matches(path: Path, name: str, md5: str) -> bool:
+    """Whether ``path`` is the expected file: its MD5 matches, or (for a
+    recompressed copy of a known MNIST file) its decompressed content's does."""
+    if hashlib.md5(path.read_bytes()).hexdigest() == md5:
+        return True
+    if name not in CONTENT_MD5S:
+        return False
+    try:
+        content = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError, zlib.error):
+        return False
+    return hashlib.md5(content).hexdigest() == CONTENT_MD5S[name]
+
+
+def _fetch(url: str, target: Path, name: str, md5: str, timeout: float) -> None:
+    """Download ``url`` into a temporary file beside ``target``; rename it to
+    ``target`` only if its checksum matches. Raises on any failure, leaving nothing."""
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    temporary = Path(temporary)
+    try:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+        if not _md5_matches(temporary, name, md5):
+            found = hashlib.md5(temporary.read_bytes()).hexdigest()
+            raise ValueError(f"checksum mismatch: expected MD5 {md5}, found {found}")
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def download_mnist(
+    root: str | os.PathLike,
+    mirrors: Sequence[str] = MIRRORS,
+    md5s: Mapping[str, str] = MD5S,
+    timeout: float = 30.0,
+) -> Path:
+    """Download the files named in ``md5s`` (file name -> MD5) into ``root``.
+
+    Each file is tried from each mirror in turn (``mirror + name``), written to
+    a temporary name in ``root`` and renamed only once its MD5 matches. Files
+    already present with the right checksum are kept. ``timeout`` (seconds)
+    bounds each network operation. Returns ``root`` as a Path; raises
+    :class:`MNISTDownloadError` naming the file, the URLs tried and why each
+    failed when no mirror works.
+    """
+    if isinstance(mirrors, str):
+        raise TypeError(f"download_mnist(): argument 'mirrors' expected a sequence of URLs, got the string {mirrors!r}")
+    root = Path(root).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    for name, md5 in md5s.items():
+        target = root / name
+        if target.is_file() and _md5_matches(target, name, md5):
+            continue
+        failures = []
+        for mirror in mirrors:
+            url = mirror.rstrip("/") + "/" + name
+            try:
+                _fetch(url, target, name, md5, timeout)
+                break
+            except (OSError, http.client.HTTPException, ValueError) as error:  # network, HTTP, checksum
+                failures.append(f"  {url}: {error}")
+        else:
+            raise MNISTDownloadError(
+                f"could not download {name} into {root}; tried:\n" + "\n".join(failures or ["  (no mirrors given)"])
+            )
+    return root

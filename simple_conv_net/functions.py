@@ -1,0 +1,295 @@
+"""The autograd glue, written once for both implementations.
+
+Each op of ``vector_ops`` and ``scalar_ops`` is a pair of kernels, ``forward``
+and ``backward``, that do the arithmetic. This module wraps such a pair in a
+``torch.autograd.Function`` and gives it the signature of its
+``torch.nn.functional`` twin, so a model is written once and the implementation
+is a parameter::
+
+    conv2d = conv2d_op(Kernels(conv2d_forward, conv2d_backward))
+    y = conv2d(x, w, b, stride=2, padding=1)   # like torch.nn.functional.conv2d
+
+The Functions check their arguments (``checks``), save only what the backward
+kernel needs, honour ``ctx.needs_input_grad`` and are ``once_differentiable``:
+the backward kernels are hand-written, so there is no double backward.
+
+Kernel contracts (all tensors on one device, one floating dtype; ``geometry`` is
+the :class:`Window` of a sliding-window op, with every size the loops need):
+
+=============  ================================================  ==============================================
+op             forward(...) -> ...                               backward(...) -> ...
+=============  ================================================  ==============================================
+conv2d         (x, w, b|None, geometry) -> y                      (gy, x|None, w|None, geometry,
+                                                                  needs: 3 bools) -> (gx, gw, gb)
+max_pool2d     (x, geometry) -> (y, argmax: int64 [N, C, H_out,  (gy, argmax, geometry) -> gx
+               W_out], flat index into the H*W input plane)
+relu           (x) -> y                                          (gy, y) -> gx
+linear         (x: [N, D], w, b|None) -> y: [N, P]               (gy, x|None, w|None, needs) -> (gx, gw, gb)
+flatten        (x, start_dim, end_dim) -> y                      (gy, x_shape) -> gx
+log_softmax    (x: [R, C]) -> y: [R, C], along C                 (gy, y) -> gx
+nll_loss       (x: [N, C], target, reduction) -> loss            (g_loss, target, x_shape, reduction) -> gx
+=============  ================================================  ==============================================
+
+Unneeded gradients come back as None. ``linear`` and ``log_softmax`` kernels see
+2-D tensors only: the Functions fold leading dimensions (and move ``dim`` last)
+around them, as the batch dimensions of these ops are independent rows.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import torch
+from torch.autograd import Function
+from torch.autograd.function import once_differentiable
+
+from . import checks
+
+
+class Window(NamedTuple):
+    """Every size of a sliding-window op (conv2d, max_pool2d), computed once from the shapes.
+
+    Output position (m, l) reads input rows m*s_h + i - p_h and columns l*s_w + j - p_w
+    for kernel offsets 0 <= i < k_h, 0 <= j < k_w (eqs. 1-2 with stride and padding).
+    """
+
+    n: int
+    c_in: int
+    h: int
+    w: int
+    c_out: int
+    k_h: int
+    k_w: int
+    s_h: int
+    s_w: int
+    p_h: int
+    p_w: int
+
+    @property
+    def h_out(self) -> int:
+        return (self.h + 2 * self.p_h - self.k_h) // self.s_h + 1
+
+    @property
+    def w_out(self) -> int:
+        return (self.w + 2 * self.p_w - self.k_w) // self.s_w + 1
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        return self.n, self.c_in, self.h, self.w
+
+    @property
+    def output_shape(self) -> tuple[int, int, int, int]:
+        return self.n, self.c_out, self.h_out, self.w_out
+
+    @classmethod
+    def of(cls, input_shape, c_out, kernel_size, stride, padding) -> "Window":
+        return cls(*input_shape, c_out, *kernel_size, *stride, *padding)
+
+
+class Kernels(NamedTuple):
+    """The two halves of one op: the arithmetic of the forward and of the backward pass."""
+
+    forward: Callable
+    backward: Callable
+
+
+class Conv2d(Function):
+    @staticmethod
+    def forward(ctx, kernels, input, weight, bias, geometry):
+        ctx.kernels, ctx.geometry, ctx.has_bias = kernels, geometry, bias is not None
+        _, needs_input, needs_weight, _, _ = ctx.needs_input_grad
+        # dL/dx needs the weight, dL/dw needs the input: keep only what is used.
+        ctx.save_for_backward(input if needs_weight else None, weight if needs_input else None)
+        return kernels.forward(input, weight, bias, geometry)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        input, weight = ctx.saved_tensors
+        needs = ctx.needs_input_grad[1], ctx.needs_input_grad[2], ctx.has_bias and ctx.needs_input_grad[3]
+        grads = ctx.kernels.backward(grad_output.contiguous(), input, weight, ctx.geometry, needs)
+        return (None, *grads, None)
+
+
+class MaxPool2d(Function):
+    @staticmethod
+    def forward(ctx, kernels, input, geometry):
+        output, argmax = kernels.forward(input, geometry)
+        ctx.kernels, ctx.geometry = kernels, geometry
+        ctx.save_for_backward(argmax)
+        return output
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        (argmax,) = ctx.saved_tensors
+        grad_input = ctx.kernels.backward(grad_output.contiguous(), argmax, ctx.geometry)
+        return None, grad_input, None
+
+
+class ReLU(Function):
+    @staticmethod
+    def forward(ctx, kernels, input):
+        output = kernels.forward(input)
+        ctx.kernels = kernels
+        ctx.save_for_backward(output)
+        return output
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        (output,) = ctx.saved_tensors
+        return None, ctx.kernels.backward(grad_output.contiguous(), output)
+
+
+class Linear(Function):
+    @staticmethod
+    def forward(ctx, kernels, input, weight, bias):
+        ctx.kernels, ctx.has_bias = kernels, bias is not None
+        _, needs_input, needs_weight, _ = ctx.needs_input_grad
+        ctx.save_for_backward(input if needs_weight else None, weight if needs_input else None)
+        return kernels.forward(input, weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        input, weight = ctx.saved_tensors
+        needs = ctx.needs_input_grad[1], ctx.needs_input_grad[2], ctx.has_bias and ctx.needs_input_grad[3]
+        return (None, *ctx.kernels.backward(grad_output.contiguous(), input, weight, needs))
+
+
+class Flatten(Function):
+    @staticmethod
+    def forward(ctx, kernels, input, start_dim, end_dim):
+        ctx.kernels, ctx.input_shape = kernels, input.shape
+        return kernels.forward(input, start_dim, end_dim)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        return None, ctx.kernels.backward(grad_output.contiguous(), ctx.input_shape), None, None
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, kernels, input):
+        output = kernels.forward(input)
+        ctx.kernels = kernels
+        ctx.save_for_backward(output)
+        return output
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        (output,) = ctx.saved_tensors
+        return None, ctx.kernels.backward(grad_output.contiguous(), output)
+
+
+class NLLLoss(Function):
+    @staticmethod
+    def forward(ctx, kernels, input, target, reduction):
+        ctx.kernels, ctx.input_shape, ctx.reduction = kernels, input.shape, reduction
+        ctx.save_for_backward(target)
+        return kernels.forward(input, target, reduction)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        (target,) = ctx.saved_tensors
+        grad_input = ctx.kernels.backward(grad_output.contiguous(), target, ctx.input_shape, ctx.reduction)
+        return None, grad_input, None, None
+
+
+def _rows(tensor: torch.Tensor, dim: int) -> tuple[torch.Tensor, Callable]:
+    """View ``tensor`` as a contiguous [rows, size along dim] matrix; return it and the inverse map."""
+    moved = tensor.movedim(dim, -1)
+    shape = moved.shape
+
+    def restore(rows: torch.Tensor) -> torch.Tensor:
+        return rows.reshape(shape).movedim(-1, dim)
+
+    return moved.reshape(-1, shape[-1]).contiguous(), restore
+
+
+def conv2d_op(kernels: Kernels):
+    def conv2d(input, weight, bias=None, stride=1, padding=0):
+        """2-D convolution, as torch.nn.functional.conv2d (groups=1, dilation=1).
+
+        input [N, C_in, H, W], weight [C_out, C_in, K_h, K_w], bias [C_out] or None
+        -> output [N, C_out, (H + 2p_h - K_h) // s_h + 1, (W + 2p_w - K_w) // s_w + 1]
+        """
+        stride, padding = checks.conv2d_args(input, weight, bias, stride, padding)
+        geometry = Window.of(input.shape, weight.shape[0], weight.shape[2:], stride, padding)
+        return Conv2d.apply(kernels, input, weight, bias, geometry)
+
+    return conv2d
+
+
+def max_pool2d_op(kernels: Kernels):
+    def max_pool2d(input, kernel_size, stride=None, padding=0):
+        """2-D max pooling, as torch.nn.functional.max_pool2d (padding counts as -inf).
+
+        input [N, C, H, W] -> output [N, C, (H + 2p_h - k_h) // s_h + 1, (W + 2p_w - k_w) // s_w + 1];
+        stride defaults to kernel_size.
+        """
+        kernel_size, stride, padding = checks.max_pool2d_args(input, kernel_size, stride, padding)
+        geometry = Window.of(input.shape, input.shape[1], kernel_size, stride, padding)
+        return MaxPool2d.apply(kernels, input, geometry)
+
+    return max_pool2d
+
+
+def relu_op(kernels: Kernels):
+    def relu(input):
+        """Rectified linear unit, max(x, 0) elementwise; output has the shape of input."""
+        checks.relu_args(input)
+        return ReLU.apply(kernels, input)
+
+    return relu
+
+
+def linear_op(kernels: Kernels):
+    def linear(input, weight, bias=None):
+        """Fully connected layer, y = x w^T + b: input [*, D], weight [P, D], bias [P] -> output [*, P]."""
+        checks.linear_args(input, weight, bias)
+        rows = input.reshape(-1, input.shape[-1])
+        output = Linear.apply(kernels, rows, weight, bias)
+        return output.reshape(*input.shape[:-1], weight.shape[0])
+
+    return linear
+
+
+def flatten_op(kernels: Kernels):
+    def flatten(input, start_dim=1, end_dim=-1):
+        """Merge dims start_dim..end_dim into one, in row-major order (the homework's eqs. 3-4).
+
+        Note the default start_dim=1, as torch.nn.functional.flatten / nn.Flatten:
+        [N, C, H, W] -> [N, C*H*W].
+        """
+        start, end = checks.flatten_args(input, start_dim, end_dim)
+        return Flatten.apply(kernels, input, start, end)
+
+    return flatten
+
+
+def log_softmax_op(kernels: Kernels):
+    def log_softmax(input, dim):
+        """log(softmax(x)) along ``dim``, computed stably; output has the shape of input."""
+        dim = checks.log_softmax_args(input, dim)
+        rows, restore = _rows(input, dim)
+        return restore(LogSoftmax.apply(kernels, rows))
+
+    return log_softmax
+
+
+def nll_loss_op(kernels: Kernels):
+    def nll_loss(input, target, reduction="mean"):
+        """Negative log-likelihood: input [N, C] log-probabilities, target [N] int64 class indices.
+
+        reduction 'mean' -> -(1/N) sum_n input[n, target[n]] (a 0-D tensor), 'sum' -> the sum,
+        'none' -> the [N] vector of -input[n, target[n]].
+        """
+        checks.nll_loss_args(input, target, reduction)
+        return NLLLoss.apply(kernels, input, target, reduction)
+
+    return nll_loss

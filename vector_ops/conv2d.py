@@ -1,0 +1,93 @@
+"""Convolution as one matrix product: im2col, then W_rows @ columns (seed 000, task 2a and 2d).
+
+Eq. 1 with stride s and padding p, rewritten for one image n (column length C_in*K_h*K_w):
+
+    columns[n]  [C_in*K_h*K_w, H_out*W_out]   columns[n][(c,i,j), (m,l)] = a_pad[n, c, m*s_h + i, l*s_w + j]
+    W_rows      [C_out, C_in*K_h*K_w]         each filter flattened to a row
+    z[n]        [C_out, H_out*W_out]          = W_rows @ columns[n] + b[:, None]
+"""
+
+import torch
+
+from simple_conv_net.functions import Kernels, Window, conv2d_op
+
+
+def pad2d(x, p_h, p_w, value=0.0):
+    """x [N, C, H, W] -> [N, C, H + 2p_h, W + 2p_w], x in the centre, ``value`` around it."""
+    if p_h == 0 and p_w == 0:
+        return x
+    n, c, h, w = x.shape
+    padded = x.new_full((n, c, h + 2 * p_h, w + 2 * p_w), value)
+    padded[:, :, p_h:p_h + h, p_w:p_w + w] = x
+    return padded
+
+
+def windows(x_pad, g: Window):
+    """Every k_h x k_w window of x_pad [N, C, H_p, W_p] as a strided view, no copy.
+
+    Returns [N, C, K_h, K_w, H_out, W_out] with view[n, c, i, j, m, l] = x_pad[n, c, m*s_h + i, l*s_w + j].
+    """
+    sn, sc, sh, sw = x_pad.stride()
+    shape = (x_pad.shape[0], x_pad.shape[1], g.k_h, g.k_w, g.h_out, g.w_out)
+    return x_pad.as_strided(shape, (sn, sc, sh, sw, sh * g.s_h, sw * g.s_w), x_pad.storage_offset())
+
+
+def im2col(x, g: Window):
+    """x [N, C_in, H, W] -> columns [N, C_in*K_h*K_w, H_out*W_out] (the one copy the product needs)."""
+    return windows(pad2d(x, g.p_h, g.p_w), g).reshape(g.n, g.c_in * g.k_h * g.k_w, g.h_out * g.w_out)
+
+
+def col2im(columns, g: Window):
+    """Adjoint of im2col: columns [N, C_in*K_h*K_w, H_out*W_out] -> image [N, C_in, H, W].
+
+    Each entry (c, i, j), (m, l) is added onto a_pad[n, c, m*s_h + i, l*s_w + j]; what lands
+    on the padding is cropped away.
+    """
+    cols = columns.reshape(g.n, g.c_in, g.k_h, g.k_w, g.h_out, g.w_out)
+    image = columns.new_zeros((g.n, g.c_in, g.h + 2 * g.p_h, g.w + 2 * g.p_w))
+    for i in range(g.k_h):
+        for j in range(g.k_w):
+            # For one kernel offset (i, j) the targets (m*s_h + i, l*s_w + j) are all distinct.
+            image[:, :, i:i + g.s_h * g.h_out:g.s_h, j:j + g.s_w * g.w_out:g.s_w] += cols[:, :, i, j]
+    return image[:, :, g.p_h:g.p_h + g.h, g.p_w:g.p_w + g.w]
+
+
+def conv2d_forward(x, weight, bias, g: Window):
+    columns = im2col(x, g)                                   # [N, C_in*K_h*K_w, H_out*W_out]
+    w_rows = weight.reshape(g.c_out, -1)                     # [C_out, C_in*K_h*K_w]
+    z = torch.matmul(w_rows, columns)                        # [N, C_out, H_out*W_out]
+    if bias is not None:
+        z += bias[:, None]
+    return z.reshape(g.output_shape)
+
+
+def conv2d_backward(grad_z, x, weight, g: Window, needs):
+    """Gradients of z[n] = W_rows @ columns[n] + b, with delta = dL/dz [N, C_out, H_out*W_out]:
+
+        dL/dW_rows      = sum_n delta[n] @ columns[n]^T     [C_out, C_in*K_h*K_w]
+        dL/db           = sum_{n, m, l} delta[n, :, (m,l)]  [C_out]
+        dL/dcolumns[n]  = W_rows^T @ delta[n]               [C_in*K_h*K_w, H_out*W_out]
+        dL/da           = col2im(dL/dcolumns)               [N, C_in, H, W]
+
+    the delta rule dL/dw[co,ci,i,j] = sum_{n,m,l} delta[n,co,m,l] a[n,ci,m*s+i-p,l*s+j-p] with
+    im2col doing the index map, and dL/da sending each delta back through the same map.
+    """
+    needs_input, needs_weight, needs_bias = needs
+    delta = grad_z.reshape(g.n, g.c_out, g.h_out * g.w_out)  # [N, C_out, L]
+    grad_x = grad_w = grad_b = None
+    if needs_weight:
+        columns = im2col(x, g)                               # [N, C_in*K_h*K_w, L]
+        # [C_out, N*L] @ [N*L, C_in*K_h*K_w]: one product sums over images and positions.
+        delta_rows = delta.transpose(0, 1).reshape(g.c_out, -1)
+        grad_w = torch.matmul(delta_rows, columns.transpose(1, 2).reshape(-1, columns.shape[1]))
+        grad_w = grad_w.reshape(g.c_out, g.c_in, g.k_h, g.k_w)
+    if needs_bias:
+        grad_b = delta.sum(dim=(0, 2))
+    if needs_input:
+        w_rows = weight.reshape(g.c_out, -1)                 # [C_out, C_in*K_h*K_w]
+        grad_columns = torch.matmul(w_rows.t(), delta)       # [N, C_in*K_h*K_w, L]
+        grad_x = col2im(grad_columns, g)
+    return grad_x, grad_w, grad_b
+
+
+conv2d = conv2d_op(Kernels(conv2d_forward, conv2d_backward))
