@@ -42,3 +42,8 @@ def test_a_wrong_gradient_fails_the_report(monkeypatch):
 
 def test_tolerances_are_what_the_docs_say():
     assert parity.TOLERANCE == {torch.float32: 1e-5, torch.float64: 1e-10}
+
+
+def test_finite_diff_mode(impl, capsys):
+    assert parity.main(["--impl", impl, "--finite-diff", "--layer", "fc2", "--data", "random"]) == 0
+    assert "central differences" in capsys.readouterr().out

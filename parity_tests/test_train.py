@@ -32,7 +32,7 @@ def test_metrics_and_checkpoint(tmp_path, impl):
     assert state["epoch"] == 2 and state["args"]["impl"] == impl and len(state["metrics"]) == 2
     assert set(state["model"]) == {"conv_layer.weight", "conv_layer.bias", "fc_layer1.weight", "fc_layer1.bias",
                                    "fc_layer2.weight", "fc_layer2.bias"}
-    final = torch.load(out / "simple_conv_net.pt", weights_only=True)
+    final = torch.load(out / "model.pt", weights_only=True)
     torch.testing.assert_close(final["fc_layer2.weight"], state["model"]["fc_layer2.weight"], rtol=0, atol=0)
     assert not list(out.glob(".*.tmp")), "temporary files left behind"
 
@@ -80,3 +80,33 @@ def test_missing_mnist_says_where_it_looked(tmp_path, capsys):
     assert train.main(["--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "nowhere" in err and "--data-dir" in err
+
+
+def test_own_sgd_trains_like_torch_sgd(tmp_path):
+    """--optimizer own (the handouts' equations) and torch.optim.SGD reach the same weights (constant lr)."""
+    flags = ["--impl", "vector", "--epochs", "1", "--weight-decay", "0.001"]
+    own = torch.load(run(tmp_path, "own", *flags, "--optimizer", "own") / "checkpoint.pt", weights_only=True)
+    ref = torch.load(run(tmp_path, "torch", *flags, "--optimizer", "torch") / "checkpoint.pt", weights_only=True)
+    for name, weight in ref["model"].items():
+        torch.testing.assert_close(own["model"][name], weight, rtol=1e-5, atol=1e-7)
+
+
+def test_lr_policy_and_resume(tmp_path):
+    """The eq. 11 policy is stepped per batch and resumes where it stopped."""
+    flags = ["--impl", "vector", "--optimizer", "own", "--lr-gamma", "0.1", "--lr-power", "0.75"]
+    straight = run(tmp_path, "straight", *flags, "--epochs", "2")
+    run(tmp_path, "resumed", *flags, "--epochs", "1")
+    resumed = run(tmp_path, "resumed", *flags, "--epochs", "2", "--resume")
+    a = torch.load(straight / "checkpoint.pt", weights_only=True)
+    b = torch.load(resumed / "checkpoint.pt", weights_only=True)
+    steps = 2 * 256 // 32
+    assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == steps
+    assert a["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.01 / (1 + 0.1 * steps) ** 0.75)
+    for name in a["model"]:
+        assert torch.equal(a["model"][name], b["model"][name]), name
+
+
+def test_moving_average_needs_own_optimizer(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--momentum-form", "moving_average"])
+    assert "--momentum-form" in capsys.readouterr().err

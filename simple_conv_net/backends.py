@@ -1,6 +1,6 @@
 """The ops backends a model can run on: native PyTorch, vectorized, or scalar loops.
 
-Every backend offers the same seven ops with the signatures of torch.nn.functional,
+Every backend offers the same eight ops with the signatures of torch.nn.functional,
 so a model is written once and ``impl`` picks the implementation::
 
     ops = get_ops("vector")
@@ -26,13 +26,14 @@ class Ops(NamedTuple):
     flatten: Callable
     log_softmax: Callable
     nll_loss: Callable
+    batch_norm: Callable
 
 
 def _torch_flatten(input, start_dim=1, end_dim=-1):
     return torch.flatten(input, start_dim, end_dim)
 
 
-NATIVE = Ops(F.conv2d, F.max_pool2d, F.relu, F.linear, _torch_flatten, F.log_softmax, F.nll_loss)
+NATIVE = Ops(F.conv2d, F.max_pool2d, F.relu, F.linear, _torch_flatten, F.log_softmax, F.nll_loss, F.batch_norm)
 
 
 def check_impl(impl: str) -> str:

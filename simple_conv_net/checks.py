@@ -197,3 +197,33 @@ def nll_loss_args(input, target, reduction) -> None:
     if target.numel() and (int(target.min()) < 0 or int(target.max()) >= input.shape[1]):
         bad = target[(target < 0) | (target >= input.shape[1])][0].item()
         raise _fail(op, "target", f"class indices in [0, {input.shape[1] - 1}]", f"a target of {bad}")
+
+
+def batch_norm_args(input, running_mean, running_var, weight, bias, training, momentum, eps) -> None:
+    op = "batch_norm"
+    require_tensor(op, "input", input)
+    if input.dim() < 2:
+        raise _fail(op, "input", "a tensor of shape (N, C, *) with at least 2 dimensions", _describe(input))
+    require_floating(op, "input", input)
+    channels = input.shape[1]
+    for argument, tensor in (("running_mean", running_mean), ("running_var", running_var),
+                             ("weight", weight), ("bias", bias)):
+        if tensor is None:
+            continue
+        require_tensor(op, argument, tensor)
+        require_same_kind(op, "input", input, argument, tensor)
+        if tensor.dim() != 1 or tensor.shape[0] != channels:
+            raise _fail(op, argument, f"a 1-D tensor of length C = {channels}", _describe(tensor))
+    if (running_mean is None) != (running_var is None):
+        raise _fail(op, "running_var", "to be given together with running_mean (or both None)",
+                    f"running_mean {'None' if running_mean is None else 'a tensor'} and running_var "
+                    f"{'None' if running_var is None else 'a tensor'}")
+    if not training and running_mean is None:
+        raise _fail(op, "running_mean", "running statistics when training=False", "None")
+    if training and input.numel() // max(channels, 1) <= 1:
+        raise _fail(op, "input", "more than 1 value per channel when training",
+                    f"{_describe(input)}")
+    if not isinstance(momentum, (int, float)) or isinstance(momentum, bool) or not 0 <= momentum <= 1:
+        raise _fail(op, "momentum", "a float in [0, 1]", repr(momentum))
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or eps < 0:
+        raise _fail(op, "eps", "a float >= 0", repr(eps))

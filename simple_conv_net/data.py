@@ -298,19 +298,39 @@ class Batches:
         """Batches per epoch, the last partial batch included."""
         return -(-self.num_samples // self.batch_size)
 
-    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The batches of epoch ``epoch``: ``(images [B, ...], labels [B])`` pairs."""
+    def epoch(self, epoch: int, rank: int = 0, world_size: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of epoch ``epoch``: ``(images [B, ...], labels [B])`` pairs.
+
+        With ``world_size`` > 1 (distributed training) this is rank ``rank``'s shard: every
+        ``world_size``-th sample of the epoch's order, starting at ``rank``. The shards are
+        disjoint, of equal length (the last ``num_samples % world_size`` samples of the order
+        are left out of that epoch), so every rank takes the same number of steps, and step k
+        of all ranks together covers the samples a single process with batch size
+        ``world_size * batch_size`` sees at its step k.
+        """
         _require_int("epoch", epoch, 0)
+        _require_int("world_size", world_size, 1)
+        if not 0 <= rank < world_size:
+            raise ValueError(f"Batches.epoch(): argument 'rank' expected 0 <= rank < {world_size}, got {rank!r}")
         n, size = self.num_samples, self.batch_size
-        if not self.shuffle:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch))
+            order = torch.randperm(n, generator=generator)
+        elif world_size == 1:
             for start in range(0, n, size):
                 yield self.images[start : start + size], self.labels[start : start + size]
             return
-        generator = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch))
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, size):
-            index = order[start : start + size]
+        else:
+            order = torch.arange(n)
+        shard = order[: n - n % world_size].view(-1, world_size)[:, rank] if world_size > 1 else order
+        shard = shard.to(self.images.device)
+        for start in range(0, len(shard), size):
+            index = shard[start : start + size]
             yield self.images[index], self.labels[index]
+
+    def batches_per_rank(self, world_size: int = 1) -> int:
+        """Batches each rank takes per epoch when the epoch is sharded over ``world_size`` ranks."""
+        return -(-(self.num_samples // world_size) // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return self.epoch(0)
@@ -386,3 +406,8 @@ def download_mnist(
                 f"could not download {name} into {root}; tried:\n" + "\n".join(failures or ["  (no mirrors given)"])
             )
     return root
+
+
+def load(split: str, data_dir: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The dataset interface of :mod:`simple_conv_net.datasets`: :func:`load_mnist`."""
+    return load_mnist(split, data_dir)

@@ -28,11 +28,16 @@ linear         (x: [N, D], w, b|None) -> y: [N, P]               (gy, x|None, w|
 flatten        (x, start_dim, end_dim) -> y                      (gy, x_shape) -> gx
 log_softmax    (x: [R, C]) -> y: [R, C], along C                 (gy, y) -> gx
 nll_loss       (x: [N, C], target, reduction) -> loss            (g_loss, target, x_shape, reduction) -> gx
+batch_norm     (x: [N, C, L], running_mean|None, running_var|    (gy, x_hat, inv_std, weight|None, training,
+               None, weight|None, bias|None, training, momentum,  needs: 3 bools) -> (gx, gw, gb)
+               eps) -> (y, x_hat, inv_std: [C]); updates the
+               running statistics in place when training
 =============  ================================================  ==============================================
 
 Unneeded gradients come back as None. ``linear`` and ``log_softmax`` kernels see
 2-D tensors only: the Functions fold leading dimensions (and move ``dim`` last)
-around them, as the batch dimensions of these ops are independent rows.
+around them, as the batch dimensions of these ops are independent rows; likewise
+``batch_norm`` kernels see [N, C, L], every spatial position folded into L.
 """
 
 from __future__ import annotations
@@ -200,6 +205,25 @@ class NLLLoss(Function):
         return None, grad_input, None, None
 
 
+class BatchNorm(Function):
+    @staticmethod
+    def forward(ctx, kernels, input, running_mean, running_var, weight, bias, training, momentum, eps):
+        output, x_hat, inv_std = kernels.forward(input, running_mean, running_var, weight, bias,
+                                                 training, momentum, eps)
+        ctx.kernels, ctx.training, ctx.has_bias = kernels, training, bias is not None
+        ctx.save_for_backward(x_hat, inv_std, weight)
+        return output
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        x_hat, inv_std, weight = ctx.saved_tensors
+        needs = ctx.needs_input_grad[1], ctx.needs_input_grad[4], ctx.has_bias and ctx.needs_input_grad[5]
+        grads = ctx.kernels.backward(grad_output.contiguous(), x_hat, inv_std, weight, ctx.training, needs)
+        grad_input, grad_weight, grad_bias = grads
+        return None, grad_input, None, None, grad_weight, grad_bias, None, None, None
+
+
 def _rows(tensor: torch.Tensor, dim: int) -> tuple[torch.Tensor, Callable]:
     """View ``tensor`` as a contiguous [rows, size along dim] matrix; return it and the inverse map."""
     moved = tensor.movedim(dim, -1)
@@ -293,3 +317,21 @@ def nll_loss_op(kernels: Kernels):
         return NLLLoss.apply(kernels, input, target, reduction)
 
     return nll_loss
+
+
+def batch_norm_op(kernels: Kernels):
+    def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+                   eps=1e-5):
+        """Batch normalisation per channel (dim 1), as torch.nn.functional.batch_norm.
+
+        input [N, C, *] -> output of the same shape, y = weight * (x - mean) / sqrt(var + eps) + bias.
+        Training: mean and biased var of the batch (over N and *), and the running statistics move
+        by ``momentum`` towards the batch mean and the unbiased var, in place. Eval: the running ones.
+        """
+        checks.batch_norm_args(input, running_mean, running_var, weight, bias, training, momentum, eps)
+        folded = input.reshape(input.shape[0], input.shape[1], -1)
+        output = BatchNorm.apply(kernels, folded, running_mean, running_var, weight, bias, training,
+                                 momentum, eps)
+        return output.reshape(input.shape)
+
+    return batch_norm

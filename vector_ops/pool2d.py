@@ -1,7 +1,7 @@
-"""Max pooling as a reduction over strided windows (seed 000 eq. 2, task 2b; seed 003 max-pool backward).
+"""Max pooling as a running maximum over strided window views (seed 000 eq. 2, task 2b; seed 003 max-pool backward).
 
-    windows   [N, C, H_out, W_out, K_h*K_w]   every window of the -inf padded input, flattened
-    z         [N, C, H_out, W_out]            = max over the last axis
+    view      [N, C, K_h, K_w, H_out, W_out]  every window of the -inf padded input, a strided view
+    z         [N, C, H_out, W_out]            = max over the window offsets (i, j)
     argmax    [N, C, H_out, W_out]            the flat index h*W + w of the (first) maximum in the input plane
 """
 
@@ -12,14 +12,32 @@ from vector_ops.conv2d import pad2d, windows
 
 
 def max_pool2d_forward(x, g: Window):
+    """One pass per window offset (i, j) over strided views of the input, no window tensor copied.
+
+    z is the running maximum (torch.maximum, so a NaN in a window propagates); the argmax is then the
+    first offset, in window order, whose value equals z (or is NaN when z is): the offsets are visited
+    last to first and each match overwrites, so the first one wins, as max(dim) picks it.
+    """
     x_pad = pad2d(x, g.p_h, g.p_w, value=float("-inf"))
-    view = windows(x_pad, g)                                  # [N, C, K_h, K_w, H_out, W_out]
-    flat = view.permute(0, 1, 4, 5, 2, 3).reshape(g.n, g.c_in, g.h_out, g.w_out, g.k_h * g.k_w)
-    z, offset = flat.max(dim=-1)                              # first maximum in window order on ties
-    # Window offset (i, j) of output (m, l) sits at input row m*s_h + i - p_h, column l*s_w + j - p_w.
-    rows = torch.arange(g.h_out, device=x.device)[:, None] * g.s_h - g.p_h + offset // g.k_w
-    cols = torch.arange(g.w_out, device=x.device)[None, :] * g.s_w - g.p_w + offset % g.k_w
-    return z, rows * g.w + cols
+    view = windows(x_pad, g)                                  # [N, C, K_h, K_w, H_out, W_out], a view
+    offsets = [(i, j) for i in range(g.k_h) for j in range(g.k_w)]
+    planes = [view[:, :, i, j] for i, j in offsets]          # [N, C, H_out, W_out] views, one per offset
+    z = planes[0].clone() if len(planes) == 1 else torch.maximum(planes[0], planes[1])
+    for plane in planes[2:]:
+        torch.maximum(z, plane, out=z)
+    # Offset (i, j) of output (m, l) sits at input row m*s_h + i - p_h, column l*s_w + j - p_w:
+    # flat index base[m, l] + i*W + j with base = (m*s_h - p_h)*W + l*s_w - p_w.
+    delta = torch.zeros(z.shape, dtype=torch.int64, device=x.device)
+    # A NaN anywhere in z makes its sum NaN (so may inf - inf: then the NaN-aware path runs needlessly).
+    nan = z.isnan() if z.is_floating_point() and z.sum().isnan() else None
+    for (i, j), v in reversed(list(zip(offsets, planes))):
+        match = v == z
+        if nan is not None:
+            match |= nan & v.isnan()
+        delta.masked_fill_(match, i * g.w + j)
+    rows = torch.arange(g.h_out, device=x.device)[:, None] * (g.s_h * g.w) - g.p_h * g.w
+    cols = torch.arange(g.w_out, device=x.device)[None, :] * g.s_w - g.p_w
+    return z, delta.add_(rows + cols)
 
 
 def max_pool2d_backward(grad_z, argmax, g: Window):
