@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from datetime import datetime
@@ -34,18 +35,12 @@ from tqdm import tqdm
 
 from simple_conv_net import data, datasets
 from simple_conv_net.backends import IMPLS
+from simple_conv_net.cli import positive_int
 from simple_conv_net.io import atomic_torch_save, atomic_write_text
 from simple_conv_net.model import MODELS, build_model
 from simple_conv_net.optim import SGD, InverseDecay, weight_decay_groups
 
 CHECKPOINT, METRICS, FINAL_MODEL = "checkpoint.pt", "metrics.jsonl", "model.pt"
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -115,7 +110,7 @@ def load_data(args):
     except data.MNISTNotFoundError:
         if not args.download:
             raise
-        data.download_mnist(args.data_dir or "data")
+        args.data_dir = str(data.download_mnist(args.data_dir or "data"))  # read back from where it went
         train = datasets.load(args.dataset, "train", args.data_dir)
     test = datasets.load(args.dataset, "test", args.data_dir)
     device = torch.device(args.device)
@@ -219,17 +214,42 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, metrics
     atomic_torch_save(state, path)
 
 
+# What a resumed run must share with the run it continues, for the same weights as one uninterrupted run.
+SAME_RUN = ("model", "batch_norm", "dataset", "batch_size", "seed", "train_samples", "optimizer", "momentum_form")
+
+
+def load_run(out: Path, args) -> dict:
+    """The checkpoint in ``out``, on the CPU (RNG states must stay there; load_state_dict moves the
+    rest), after checking that ``args`` continue the same run."""
+    path = out / CHECKPOINT
+    if not path.is_file():
+        raise FileNotFoundError(f"argument --resume: expected a checkpoint at {path}, found none "
+                                f"(is --out the directory of the run to continue?)")
+    state = torch.load(path, weights_only=True, map_location="cpu")
+    for name in SAME_RUN:
+        saved, given = state["args"].get(name), getattr(args, name)
+        if saved != given:
+            raise ValueError(f"argument --{name.replace('_', '-')}: the run in {out} used {saved!r}, got {given!r}; "
+                             f"a resumed run must use the same value")
+    return state
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     out = Path(args.out)
+    ranks = Ranks(args.device)  # first: under torchrun it picks this rank's GPU, where its data goes too
+    args.device = ranks.device
     try:
         train_batches, test_batches = load_data(args)
     except (FileNotFoundError, ValueError, OSError) as error:  # missing, corrupt or undownloadable data
-        print(f"error: {error}", file=sys.stderr)
+        say(ranks, f"error: {error}", file=sys.stderr)
+        return 2
+    if train_batches.num_samples < ranks.world_size:
+        say(ranks, f"error: argument --train-samples: expected at least one image per process "
+                   f"({ranks.world_size}), got {train_batches.num_samples}", file=sys.stderr)
         return 2
 
-    ranks = Ranks(args.device)
-    args.device = ranks.device
     torch.manual_seed(args.seed)
     dataset = datasets.get_dataset(args.dataset)
     model = build_model(args.model, args.impl, dataset.input_shape, dataset.num_classes,
@@ -240,10 +260,10 @@ def main(argv=None) -> int:
     optimizer, scheduler = make_optimizer(model, args)
     metrics, first_epoch = [], 1
     if args.resume:
-        state = torch.load(out / CHECKPOINT, weights_only=True, map_location=args.device)
-        if state["args"]["optimizer"] != args.optimizer:
-            say(ranks, f"error: argument --optimizer: the run in {out} used {state['args']['optimizer']!r}, "
-                       f"got {args.optimizer!r}", file=sys.stderr)
+        try:
+            state = load_run(out, args)
+        except (FileNotFoundError, ValueError) as error:
+            say(ranks, f"error: {error}", file=sys.stderr)
             return 2
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -272,9 +292,9 @@ def main(argv=None) -> int:
             ranks.wait()
     except KeyboardInterrupt:
         done = metrics[-1]["epoch"] if metrics else 0
+        again = [a for a in argv if a != "--resume"] + (["--out", str(out)] if "--out" not in argv else []) + ["--resume"]
         say(ranks, f"\ninterrupted; {out / CHECKPOINT} holds epoch {done}. Continue with: "
-                   f"python train.py --model {args.model} --dataset {args.dataset} --impl {args.impl} "
-                   f"--out {out} --resume", file=sys.stderr)
+                   f"python train.py {shlex.join(again)}", file=sys.stderr)
         return 130
     if args.save_model and ranks.main:
         atomic_torch_save(model.state_dict(), out / FINAL_MODEL)

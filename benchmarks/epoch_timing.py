@@ -59,9 +59,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib
 import json
-import math
 import os
 import platform
 import statistics
@@ -80,6 +78,7 @@ import torch  # noqa: E402
 
 from simple_conv_net import data  # noqa: E402
 from simple_conv_net.backends import IMPLS, get_ops  # noqa: E402
+from simple_conv_net.cli import positive_int  # noqa: E402
 from simple_conv_net.model import SimpleConvNet  # noqa: E402
 
 SCHEMA = "simple-conv-net/epoch_timing/1"
@@ -91,13 +90,6 @@ INFERENCE_BATCH = 1000
 
 
 # ----------------------------------------------------------------------------- arguments
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -228,22 +220,24 @@ def machine_details(device: torch.device) -> dict:
     return details
 
 
-def available_impls(requested: list[str] | None) -> tuple[list[str], dict]:
-    """The impls to run and {impl: reason} for those skipped (scalar, when scalar_ops does not import)."""
+def available_impls(requested: list[str] | None) -> tuple[list[str], dict, dict]:
+    """The impls to run, {impl: reason} for those skipped (scalar, when scalar_ops does not import),
+    and {impl: milliseconds its ops module took to import} (0 for torch: already loaded)."""
     impls = list(dict.fromkeys(requested or IMPLS))
-    skipped = {}
+    skipped, import_ms = {}, {}
     for impl in list(impls):
-        if impl != "scalar":
-            continue
+        start = time.perf_counter()
         try:
-            importlib.import_module("scalar_ops")
+            get_ops(impl)
         except Exception as error:  # noqa: BLE001 - any failure to import means "not available"
-            if requested:
-                raise SystemExit(f"error: --impl scalar was asked for, but scalar_ops cannot be imported: "
+            if impl != "scalar" or requested:
+                raise SystemExit(f"error: --impl {impl} cannot run: its ops do not import: "
                                  f"{type(error).__name__}: {error}") from None
             skipped[impl] = f"scalar_ops cannot be imported ({type(error).__name__}: {error})"
             impls.remove(impl)
-    return impls, skipped
+            continue
+        import_ms[impl] = 1e3 * (time.perf_counter() - start)
+    return impls, skipped, import_ms
 
 
 def training_step(model, optimizer, images, labels):
@@ -447,7 +441,7 @@ def memory_probe(payload_path: str) -> int:
 def run(args) -> dict:
     device = torch.device(args.device)
     set_threads(args.threads)
-    impls, skipped = available_impls(args.impl)
+    impls, skipped, import_ms = available_impls(args.impl)
     for impl, reason in skipped.items():
         print(f"note: skipping {impl}: {reason}", file=sys.stderr)
     set_threads(args.threads)  # numba is loaded now when scalar runs
@@ -474,11 +468,8 @@ def run(args) -> dict:
     initial_state = {k: v.clone() for k, v in SimpleConvNet("torch").state_dict().items()}
     models, warmup = {}, {}
     for impl in impls:
-        start = time.perf_counter()
-        get_ops(impl)
-        import_ms = 1e3 * (time.perf_counter() - start)
         models[impl] = make_model(impl, initial_state, device)
-        warmup[impl] = {"import_ms": import_ms}
+        warmup[impl] = {"import_ms": import_ms[impl]}
     set_threads(args.threads)
     threads = thread_counts()
 

@@ -22,13 +22,7 @@ from simple_conv_net.parity import make_batch
 ENTRIES = 6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Hundreds of tiny forward passes: intra-op threads only add contention on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny passes: threads would only add contention
 
 
 def simple_net(impl, seed=0):

@@ -6,13 +6,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from simple_conv_net import handout
-from simple_conv_net.model import INTERMEDIATES, SimpleConvNet
+from simple_conv_net.model import SimpleConvNet
 from simple_conv_net.parity import compare, make_batch, parity_rows
 
 
+# The homework's names of SimpleConvNet's intermediates (seed 000), in order.
+INTERMEDIATES = ("conv", "pool", "reshape", "fc1", "relu", "fc2", "output")
+
+
+def test_intermediates_have_the_homework_names():
+    assert SimpleConvNet().intermediates() == INTERMEDIATES
+
+
 @pytest.mark.parametrize("source", ["random", "mnist"])
-def test_every_intermediate_and_gradient(impl, dtype, source):
+def test_every_intermediate_and_gradient(impl, dtype, device, source):
     x, target = make_batch(source, 16, dtype, seed=0)
+    x, target = x.to(device), target.to(device)
     rows = parity_rows(impl, x, target, seed=0)
     names = {(row.kind, row.name) for row in rows}
     assert {("forward", n) for n in INTERMEDIATES} | {("grad", n) for n in INTERMEDIATES} <= names

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from conftest import assert_same_gradients
 from simple_conv_net.backends import NATIVE, get_ops
+from simple_conv_net.functions import Kernels, conv2d_op
 
 # (N, C_in, H, W, C_out, K_h, K_w, stride, padding)
 CONV_CASES = {
@@ -38,29 +39,41 @@ def random(*shape, dtype, seed=0):
 
 @pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES.keys())
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
-def test_conv2d(impl, dtype, case, bias):
+def test_conv2d(impl, dtype, device, case, bias):
     n, c_in, h, w, c_out, k_h, k_w, stride, padding = case
     x = random(n, c_in, h, w, dtype=dtype, seed=1)
     weight = random(c_out, c_in, k_h, k_w, dtype=dtype, seed=2)
     b = random(c_out, dtype=dtype, seed=3) if bias else None
     conv2d = get_ops(impl).conv2d
     assert_same_gradients(lambda x, w, b: conv2d(x, w, b, stride, padding),
-                          lambda x, w, b: F.conv2d(x, w, b, stride, padding), [x, weight, b])
+                          lambda x, w, b: F.conv2d(x, w, b, stride, padding), [x, weight, b], device=device)
 
 
-def test_conv2d_needs_input_grad(impl):
-    """Only the gradients asked for are computed; the others stay None."""
-    x = random(2, 2, 6, 6, dtype=torch.float64)
-    weight = random(3, 2, 3, 3, dtype=torch.float64, seed=1).requires_grad_()
-    out = get_ops(impl).conv2d(x, weight, None)
-    (grad_w,) = torch.autograd.grad(out.sum(), [weight])
-    ref = torch.autograd.grad(F.conv2d(x, weight).sum(), [weight])[0]
-    torch.testing.assert_close(grad_w, ref)
-    assert x.grad is None
+@pytest.mark.parametrize("wanted", [(False, True, False), (True, False, False), (False, False, True)],
+                         ids=["weight", "input", "bias"])
+def test_conv2d_computes_only_the_gradients_asked_for(impl, wanted):
+    """ctx.needs_input_grad reaches the backward kernel, which returns None for what is not needed."""
+    seen = []
+    original = get_ops(impl).conv2d.kernels
+
+    def backward(*args):
+        seen.append(args[-1])
+        return original.backward(*args)
+
+    conv2d = conv2d_op(Kernels(original.forward, backward))
+    x, w, b = (random(*shape, dtype=torch.float64, seed=i) for i, shape in enumerate([(2, 2, 6, 6), (3, 2, 3, 3), (3,)]))
+    for tensor, needed in zip((x, w, b), wanted):
+        tensor.requires_grad_(needed)
+    out = conv2d(x, w, b)
+    leaf = [t for t in (x, w, b) if t.requires_grad]
+    (grad,) = torch.autograd.grad(out.sum(), leaf)
+    (ref,) = torch.autograd.grad(F.conv2d(x, w, b).sum(), leaf)
+    torch.testing.assert_close(grad, ref)
+    assert seen == [wanted]
 
 
 @pytest.mark.parametrize("case", POOL_CASES.values(), ids=POOL_CASES.keys())
-def test_max_pool2d(impl, dtype, case):
+def test_max_pool2d(impl, dtype, device, case):
     n, c, h, w, kernel_size, stride, padding, ties = case
     if ties == "constant":
         x = torch.full((n, c, h, w), 0.5, dtype=dtype)
@@ -70,7 +83,7 @@ def test_max_pool2d(impl, dtype, case):
         x = random(n, c, h, w, dtype=dtype)
     max_pool2d = get_ops(impl).max_pool2d
     assert_same_gradients(lambda x: max_pool2d(x, kernel_size, stride, padding),
-                          lambda x: F.max_pool2d(x, kernel_size, stride, padding), [x])
+                          lambda x: F.max_pool2d(x, kernel_size, stride, padding), [x], device=device)
 
 
 def test_max_pool2d_stride_defaults_to_kernel(impl):
@@ -79,20 +92,20 @@ def test_max_pool2d_stride_defaults_to_kernel(impl):
 
 
 @pytest.mark.parametrize("shape", [(4, 7), (2, 3, 5, 5), (1,)])
-def test_relu(impl, dtype, shape):
+def test_relu(impl, dtype, device, shape):
     x = random(*shape, dtype=dtype)
     x.view(-1)[0] = 0.0  # the kink: gradient 0 there, as PyTorch
-    assert_same_gradients(get_ops(impl).relu, F.relu, [x])
+    assert_same_gradients(get_ops(impl).relu, F.relu, [x], device=device)
 
 
 @pytest.mark.parametrize("shape,out_features,bias", [
     ((4, 7), 3, True), ((3, 2880), 500, True), ((2, 3, 5), 4, True), ((5, 6), 2, False), ((6,), 3, True),
 ])
-def test_linear(impl, dtype, shape, out_features, bias):
+def test_linear(impl, dtype, device, shape, out_features, bias):
     x = random(*shape, dtype=dtype)
     weight = random(out_features, shape[-1], dtype=dtype, seed=1)
     b = random(out_features, dtype=dtype, seed=2) if bias else None
-    assert_same_gradients(get_ops(impl).linear, F.linear, [x, weight, b])
+    assert_same_gradients(get_ops(impl).linear, F.linear, [x, weight, b], device=device)
 
 
 @pytest.mark.parametrize("shape,start,end", [((2, 3, 4, 5), 1, -1), ((2, 3, 4, 5), 0, 2), ((2, 3, 4), 2, 2),
@@ -109,19 +122,19 @@ def test_flatten_default_is_per_sample(impl):
 
 @pytest.mark.parametrize("shape,dim,offset", [((4, 10), 1, 0.0), ((3, 4, 5), 0, 0.0), ((3, 4, 5), -1, 0.0),
                                               ((2, 6), 1, 1000.0), ((1, 1), 1, 0.0)])
-def test_log_softmax(impl, dtype, shape, dim, offset):
+def test_log_softmax(impl, dtype, device, shape, dim, offset):
     x = random(*shape, dtype=dtype) * 5 + offset  # offset 1000: exp would overflow without the max shift
     assert_same_gradients(lambda x: get_ops(impl).log_softmax(x, dim),
-                          lambda x: F.log_softmax(x, dim), [x])
+                          lambda x: F.log_softmax(x, dim), [x], device=device)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("n,c", [(5, 10), (1, 3)])
-def test_nll_loss(impl, dtype, reduction, n, c):
+def test_nll_loss(impl, dtype, device, reduction, n, c):
     logp = F.log_softmax(random(n, c, dtype=dtype), dim=1)
     target = torch.randint(0, c, (n,), generator=torch.Generator().manual_seed(5))
     assert_same_gradients(lambda x, t: get_ops(impl).nll_loss(x, t, reduction=reduction),
-                          lambda x, t: F.nll_loss(x, t, reduction=reduction), [logp, target])
+                          lambda x, t: F.nll_loss(x, t, reduction=reduction), [logp, target], device=device)
 
 
 def test_float32_stays_float32(impl):
@@ -133,3 +146,16 @@ def test_float32_stays_float32(impl):
     loss = ops.nll_loss(y, torch.tensor([1, 3]))
     loss.backward()
     assert {y.dtype, loss.dtype, x.grad.dtype, w.grad.dtype} == {torch.float32}
+
+
+def test_relu_special_values(impl):
+    """NaN and infinities through ReLU and its backward as in PyTorch (inf * 0 must not make a NaN)."""
+    inf, nan = float("inf"), float("nan")
+    x = torch.tensor([-2.0, 0.0, 3.0, nan, inf, -inf], dtype=torch.float64)
+    grad = torch.tensor([inf, -inf, 2.0, 5.0, nan, inf], dtype=torch.float64)
+    ours, native = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y, y_ref = get_ops(impl).relu(ours), F.relu(native)
+    torch.testing.assert_close(y, y_ref, equal_nan=True)
+    y.backward(grad)
+    y_ref.backward(grad)
+    torch.testing.assert_close(ours.grad, native.grad, equal_nan=True)

@@ -47,13 +47,7 @@ MODEL, BATCHES = make_model(), make_batches(8)
 LENET5, LENET5_BATCHES = make_model(lenet5=True), make_batches(16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: intra-op threads only cost time (a lot on a loaded machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny passes: threads would only add contention
 
 
 def compute_grads(model, t):

@@ -49,7 +49,7 @@ def test_resume_ends_with_the_same_weights(tmp_path):
     assert len((resumed / "metrics.jsonl").read_text().splitlines()) == 3
 
 
-def test_interrupt_keeps_last_complete_checkpoint(tmp_path, monkeypatch):
+def test_interrupt_keeps_last_complete_checkpoint(tmp_path, monkeypatch, capsys):
     out = run(tmp_path, "run", "--impl", "vector", "--epochs", "1")
     before = (out / "checkpoint.pt").read_bytes()
     original = train.train_epoch
@@ -60,6 +60,8 @@ def test_interrupt_keeps_last_complete_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "train_epoch", interrupted)
     assert train.main([*QUICK, "--out", str(out), "--impl", "vector", "--epochs", "2", "--resume"]) == 130
     monkeypatch.setattr(train, "train_epoch", original)
+    hint = capsys.readouterr().err.split("Continue with: ")[1]
+    assert "--train-samples 256" in hint and "--epochs 2" in hint and hint.strip().endswith("--resume")
     assert (out / "checkpoint.pt").read_bytes() == before
     assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 1
 
@@ -110,3 +112,36 @@ def test_moving_average_needs_own_optimizer(capsys):
     with pytest.raises(SystemExit):
         train.parse_args(["--momentum-form", "moving_average"])
     assert "--momentum-form" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change", [["--batch-size", "16"], ["--seed", "2"], ["--optimizer", "own"]])
+def test_resume_refuses_a_different_run(tmp_path, capsys, change):
+    run(tmp_path, "run", "--impl", "vector", "--epochs", "1")
+    assert train.main([*QUICK, "--out", str(tmp_path / "run"), "--epochs", "2", "--resume", *change]) == 2
+    assert f"argument {change[0]}" in capsys.readouterr().err
+
+
+def test_resume_without_checkpoint(tmp_path, capsys):
+    assert train.main([*QUICK, "--out", str(tmp_path / "empty"), "--resume"]) == 2
+    assert "expected a checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["bin", "py"])
+def test_lenet5_on_test_made_cifar10(tmp_path, fmt):
+    """python train.py --model lenet5 --dataset cifar10 --data-dir DIR, on small files in the official formats."""
+    from simple_conv_net import cifar10
+
+    directory = tmp_path / "data" / cifar10.DIRS[fmt]
+    directory.mkdir(parents=True)
+    write = cifar10.write_binary_batch if fmt == "bin" else cifar10.write_python_batch
+    generator = torch.Generator().manual_seed(0)
+    for name in cifar10.BATCHES["train"] + cifar10.BATCHES["test"]:
+        images = torch.randint(0, 256, (12, 3, 32, 32), generator=generator, dtype=torch.uint8)
+        write(directory / f"{name}{cifar10.SUFFIX[fmt]}", images, torch.randint(0, 10, (12,), generator=generator))
+    out = tmp_path / "run"
+    args = ["--model", "lenet5", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--impl", "vector",
+            "--epochs", "2", "--batch-size", "16", "--out", str(out)]
+    assert train.main(args) == 0
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["args"]["dataset"] == "cifar10" and state["model"]["conv1.weight"].shape == (6, 3, 5, 5)
+    assert [m["epoch"] for m in state["metrics"]] == [1, 2]

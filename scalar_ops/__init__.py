@@ -4,7 +4,8 @@ The twin of ``vector_ops``, file for file, with the same signatures (those of
 torch.nn.functional). Every kernel is the homework's equation (seed 000 eqs. 1-5, and
 eq. 6 for the output delta) written one multiply-add at a time and compiled with numba
 (see ``scalar_ops._numba``); with ``NUMBA_DISABLE_JIT=1`` the same loops run as plain
-Python, for stepping through in a debugger. CPU tensors of float32 or float64 only.
+Python, for stepping through in a debugger. float32 or float64; CPU tensors run these loops,
+CUDA tensors their twins in ``scalar_ops.cuda`` (one GPU thread per output element).
 """
 
 from scalar_ops.batch_norm import batch_norm

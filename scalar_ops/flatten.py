@@ -7,36 +7,43 @@ dims start_dim..end_dim in the same row-major order; the glue views the input as
 [outer, C, H, W, inner] (outer: the dims before start_dim, inner: those after end_dim,
 C, H, W: the merged dims, padded with 1s in front or their leading dims merged when
 there are not exactly three) and the loops copy each element to its place j.
+
+The loops see the input as [outer, C, H, W*inner] and the output as [outer, C*H*W*inner]:
+the dims after end_dim are carried along with l (index q = l*inner + t, their row-major
+order), and eq. 4 with W*inner in place of W puts a[n, ci, m, l, t] at z[n, j*inner + t],
+its place in the output [outer, C*H*W, inner]. For SimpleConvNet (inner = 1) this is
+eq. 4 itself. The innermost loop walks q, along a row of both arrays, and j is marked
+``at(j)`` (>= 0 by construction, see ``scalar_ops._numba.at``), so the copy is vectorised
+instead of moving one element per inner loop of length 1.
 """
 
 import numpy as np
 
-from scalar_ops._numba import MOVABLE, as_array, as_tensor, jit, prange
+from scalar_ops._dispatch import on_device
+from scalar_ops._numba import MOVABLE, as_array, as_tensor, at, jit, prange
 from simple_conv_net.functions import Kernels, flatten_op
 
 
 @jit
 def flatten_forward_loops(a, z):
-    n_outer, c, h, w, n_inner = a.shape
+    n_outer, c, h, w = a.shape                                     # w: W*inner (see the module doc)
     for n in prange(n_outer):
         for ci in range(c):
             for m in range(h):
                 for l in range(w):
                     j = ci * h * w + m * w + l                     # seed 000 eq. 4
-                    for t in range(n_inner):
-                        z[n, j, t] = a[n, ci, m, l, t]             # seed 000 eq. 3
+                    z[n, at(j)] = a[n, ci, m, l]                   # seed 000 eq. 3
 
 
 @jit
 def flatten_backward_loops(delta, da):
-    n_outer, c, h, w, n_inner = da.shape
+    n_outer, c, h, w = da.shape
     for n in prange(n_outer):
         for ci in range(c):
             for m in range(h):
                 for l in range(w):
                     j = ci * h * w + m * w + l                     # the index map of eq. 4
-                    for t in range(n_inner):
-                        da[n, ci, m, l, t] = delta[n, j, t]        # each delta goes back to its element
+                    da[n, ci, m, l] = delta[n, at(j)]              # each delta goes back to its element
 
 
 def _five_dims(shape, start_dim, end_dim):
@@ -59,8 +66,8 @@ def _flat_shape(shape, start_dim, end_dim):
 def flatten_forward(x, start_dim, end_dim):
     a = as_array("flatten", "input", x, dtypes=MOVABLE)
     z = np.empty(_flat_shape(a.shape, start_dim, end_dim), a.dtype)
-    five = _five_dims(a.shape, start_dim, end_dim)
-    flatten_forward_loops(a.reshape(five), z.reshape(five[0], five[1] * five[2] * five[3], five[4]))
+    outer, c, h, w, inner = _five_dims(a.shape, start_dim, end_dim)
+    flatten_forward_loops(a.reshape(outer, c, h, w * inner), z.reshape(outer, c * h * w * inner))
     return as_tensor(z)
 
 
@@ -72,8 +79,8 @@ def flatten_backward(grad_z, input_shape):
     delta = as_array("flatten", "grad_output", grad_z, dtypes=MOVABLE)
     da = np.empty(tuple(input_shape), delta.dtype)
     start_dim, end_dim = _merged_dims(tuple(input_shape), delta.shape)
-    five = _five_dims(da.shape, start_dim, end_dim)
-    flatten_backward_loops(delta.reshape(five[0], five[1] * five[2] * five[3], five[4]), da.reshape(five))
+    outer, c, h, w, inner = _five_dims(da.shape, start_dim, end_dim)
+    flatten_backward_loops(delta.reshape(outer, c * h * w * inner), da.reshape(outer, c, h, w * inner))
     return as_tensor(da)
 
 
@@ -91,4 +98,4 @@ def _merged_dims(input_shape, output_shape):
     return start_dim, start_dim + len(input_shape) - len(output_shape)
 
 
-flatten = flatten_op(Kernels(flatten_forward, flatten_backward))
+flatten = flatten_op(on_device(Kernels(flatten_forward, flatten_backward)))

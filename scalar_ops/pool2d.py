@@ -14,7 +14,8 @@ starts at the window's first in-image element, as in PyTorch, when every value i
 
 import numpy as np
 
-from scalar_ops._numba import INDEX, as_array, as_tensor, jit, prange
+from scalar_ops._dispatch import on_device
+from scalar_ops._numba import INDEX, as_array, as_tensor, at, jit, prange
 from simple_conv_net.functions import Kernels, Window, max_pool2d_op
 
 
@@ -36,31 +37,33 @@ def max_pool2d_forward_loops(a, z, argmax, k_h, k_w, s_h, s_w, p_h, p_w):
                 best = a.dtype.type(-np.inf)
                 best_index = (m * s_h + i_lo - p_h) * w + (l * s_w + j_lo - p_w)
                 for i in range(i_lo, i_hi):
+                    r = m * s_h + i - p_h
                     for j in range(j_lo, j_hi):
+                        q = l * s_w + j - p_w
                         # seed 000 eq. 2: z[n,c,m,l] = max over the window of a[n,c,m*s+i-p,l*s+j-p]
-                        value = a[n, ch, m * s_h + i - p_h, l * s_w + j - p_w]
-                        if value > best or value != value:          # strictly greater, or NaN
-                            best = value
-                            best_index = (m * s_h + i - p_h) * w + (l * s_w + j - p_w)
+                        value = a[n, ch, at(r), at(q)]
+                        # strictly greater, or NaN; '|' and the two selects (not 'or' and an if
+                        # block) compile without a branch, which random data would mispredict
+                        better = (value > best) | (value != value)
+                        best = value if better else best
+                        best_index = r * w + q if better else best_index
                 z[n, ch, m, l] = best
                 argmax[n, ch, m, l] = best_index
 
 
 @jit
 def max_pool2d_backward_loops(delta, argmax, da):
-    n_batch, c, h, w = da.shape
+    n_batch, c, hw = da.shape                        # da seen as [N, C, H*W]: argmax is a flat index into it
     _, _, h_out, w_out = delta.shape
     for t in prange(n_batch * c):
         n = t // c
         ch = t % c
-        for r in range(h):
-            for q in range(w):
-                da[n, ch, r, q] = da.dtype.type(0)
+        for k in range(hw):
+            da[n, ch, k] = da.dtype.type(0)
         for m in range(h_out):
             for l in range(w_out):
-                # the window's maximum a[n,c,h,w] is the only input z[n,c,m,l] depends on
-                index = argmax[n, ch, m, l]
-                da[n, ch, index // w, index % w] += delta[n, ch, m, l]
+                # the window's maximum a[n,c,h,w], h*W + w = argmax[n,c,m,l], is the only input z[n,c,m,l] depends on
+                da[n, ch, at(argmax[n, ch, m, l])] += delta[n, ch, m, l]
 
 
 def max_pool2d_forward(x, g: Window):
@@ -85,8 +88,8 @@ def max_pool2d_backward(grad_z, argmax, g: Window):
     delta = as_array("max_pool2d", "grad_output", grad_z)
     index = as_array("max_pool2d", "argmax", argmax, dtypes=INDEX)
     da = np.empty(g.input_shape, delta.dtype)
-    max_pool2d_backward_loops(delta, index, da)
+    max_pool2d_backward_loops(delta, index, da.reshape(g.n, g.c_in, g.h * g.w))
     return as_tensor(da)
 
 
-max_pool2d = max_pool2d_op(Kernels(max_pool2d_forward, max_pool2d_backward))
+max_pool2d = max_pool2d_op(on_device(Kernels(max_pool2d_forward, max_pool2d_backward)))

@@ -6,6 +6,7 @@ The tensor is walked as one flat row of its contiguous memory, so any shape work
 
 import numpy as np
 
+from scalar_ops._dispatch import on_device
 from scalar_ops._numba import as_array, as_tensor, jit, prange
 from simple_conv_net.functions import Kernels, relu_op
 
@@ -19,7 +20,7 @@ def relu_forward_loops(a, z):
 @jit
 def relu_backward_loops(delta, z, da):
     for k in prange(z.shape[0]):
-        da[k] = delta[k] if z[k] > 0 else delta.dtype.type(0)      # dz/da = 1 where z > 0, else 0
+        da[k] = delta.dtype.type(0) if z[k] <= 0 else delta[k]      # dz/da = 0 where z <= 0, else 1
 
 
 def relu_forward(x):
@@ -33,7 +34,9 @@ def relu_backward(grad_z, z):
     """The delta rule for z = max(a, 0): dz/da is 1 where a > 0 (equivalently z > 0) and 0
     where a < 0, taken as 0 at a = 0 as PyTorch does, so
 
-        dL/da[k] = delta[k] if z[k] > 0 else 0.
+        dL/da[k] = 0 if z[k] <= 0 else delta[k]
+
+    (a NaN output, for which z <= 0 is false, passes its delta through, as PyTorch does).
     """
     delta = as_array("relu", "grad_output", grad_z)
     out = as_array("relu", "output", z)
@@ -42,4 +45,4 @@ def relu_backward(grad_z, z):
     return as_tensor(da)
 
 
-relu = relu_op(Kernels(relu_forward, relu_backward))
+relu = relu_op(on_device(Kernels(relu_forward, relu_backward)))

@@ -194,9 +194,15 @@ def nll_loss_args(input, target, reduction) -> None:
         raise _fail(op, "target", f"a 1-D tensor of length N = {input.shape[0]}", _describe(target))
     if reduction not in REDUCTIONS:
         raise _fail(op, "reduction", f"one of {REDUCTIONS}", repr(reduction))
-    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= input.shape[1]):
-        bad = target[(target < 0) | (target >= input.shape[1])][0].item()
-        raise _fail(op, "target", f"class indices in [0, {input.shape[1] - 1}]", f"a target of {bad}")
+    if not target.numel():
+        return
+    outside = (target < 0) | (target >= input.shape[1])
+    if target.device.type != "cpu":
+        # Checked on the device, without a host round trip: a bad target stops the stream with this message.
+        torch._assert_async(~outside.any(), f"{op}(): argument 'target' expected class indices in "
+                                            f"[0, {input.shape[1] - 1}]")
+    elif outside.any():
+        raise _fail(op, "target", f"class indices in [0, {input.shape[1] - 1}]", f"a target of {target[outside][0]}")
 
 
 def batch_norm_args(input, running_mean, running_var, weight, bias, training, momentum, eps) -> None:

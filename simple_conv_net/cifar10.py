@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from .data import ENV_VAR
+from .io import atomic_write_bytes
 
 # Per-channel mean and standard deviation of the 50000 training images' pixels
 # scaled to [0, 1] (the commonly published figures; STD is the per-pixel std).
@@ -297,7 +298,7 @@ def write_binary_batch(path: str | os.PathLike, images_uint8, labels) -> Path:
     """
     rows, labels = _records("write_binary_batch", images_uint8, labels)
     path = Path(path)
-    path.write_bytes(np.concatenate([labels[:, None], rows], axis=1).tobytes())
+    atomic_write_bytes(path, np.concatenate([labels[:, None], rows], axis=1).tobytes())
     return path
 
 
@@ -314,5 +315,5 @@ def write_python_batch(path: str | os.PathLike, images_uint8, labels) -> Path:
         b"data": rows.copy(),
         b"filenames": [f"image_{i:05d}.png".encode() for i in range(len(rows))],
     }
-    path.write_bytes(pickle.dumps(batch, protocol=2))
+    atomic_write_bytes(path, pickle.dumps(batch, protocol=2))
     return path

@@ -33,13 +33,14 @@ import hashlib
 import http.client
 import math
 import os
-import tempfile
 import urllib.request
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import torch
+
+from .io import atomic_file
 
 MEAN, STD = 0.1307, 0.3081
 
@@ -356,18 +357,13 @@ def _md5_matches(path: Path, name: str, md5: str) -> bool:
 def _fetch(url: str, target: Path, name: str, md5: str, timeout: float) -> None:
     """Download ``url`` into a temporary file beside ``target``; rename it to
     ``target`` only if its checksum matches. Raises on any failure, leaving nothing."""
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    temporary = Path(temporary)
-    try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
+    with atomic_file(target) as (out, temporary), urllib.request.urlopen(url, timeout=timeout) as response:
+        while chunk := response.read(1 << 20):
+            out.write(chunk)
+        out.flush()
         if not _md5_matches(temporary, name, md5):
             found = hashlib.md5(temporary.read_bytes()).hexdigest()
             raise ValueError(f"checksum mismatch: expected MD5 {md5}, found {found}")
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def download_mnist(

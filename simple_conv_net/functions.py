@@ -8,6 +8,7 @@ is a parameter::
 
     conv2d = conv2d_op(Kernels(conv2d_forward, conv2d_backward))
     y = conv2d(x, w, b, stride=2, padding=1)   # like torch.nn.functional.conv2d
+    conv2d.kernels                             # the pair it runs
 
 The Functions check their arguments (``checks``), save only what the backward
 kernel needs, honour ``ctx.needs_input_grad`` and are ``once_differentiable``:
@@ -132,7 +133,9 @@ class MaxPool2d(Function):
         return None, grad_input, None
 
 
-class ReLU(Function):
+class FromOutput(Function):
+    """An op whose backward needs nothing but its own output: relu (z > 0) and log_softmax (exp(y))."""
+
     @staticmethod
     def forward(ctx, kernels, input):
         output = kernels.forward(input)
@@ -173,21 +176,6 @@ class Flatten(Function):
     @once_differentiable
     def backward(ctx, grad_output):
         return None, ctx.kernels.backward(grad_output.contiguous(), ctx.input_shape), None, None
-
-
-class LogSoftmax(Function):
-    @staticmethod
-    def forward(ctx, kernels, input):
-        output = kernels.forward(input)
-        ctx.kernels = kernels
-        ctx.save_for_backward(output)
-        return output
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        (output,) = ctx.saved_tensors
-        return None, ctx.kernels.backward(grad_output.contiguous(), output)
 
 
 class NLLLoss(Function):
@@ -246,6 +234,7 @@ def conv2d_op(kernels: Kernels):
         geometry = Window.of(input.shape, weight.shape[0], weight.shape[2:], stride, padding)
         return Conv2d.apply(kernels, input, weight, bias, geometry)
 
+    conv2d.kernels = kernels
     return conv2d
 
 
@@ -260,6 +249,7 @@ def max_pool2d_op(kernels: Kernels):
         geometry = Window.of(input.shape, input.shape[1], kernel_size, stride, padding)
         return MaxPool2d.apply(kernels, input, geometry)
 
+    max_pool2d.kernels = kernels
     return max_pool2d
 
 
@@ -267,8 +257,9 @@ def relu_op(kernels: Kernels):
     def relu(input):
         """Rectified linear unit, max(x, 0) elementwise; output has the shape of input."""
         checks.relu_args(input)
-        return ReLU.apply(kernels, input)
+        return FromOutput.apply(kernels, input)
 
+    relu.kernels = kernels
     return relu
 
 
@@ -280,6 +271,7 @@ def linear_op(kernels: Kernels):
         output = Linear.apply(kernels, rows, weight, bias)
         return output.reshape(*input.shape[:-1], weight.shape[0])
 
+    linear.kernels = kernels
     return linear
 
 
@@ -293,6 +285,7 @@ def flatten_op(kernels: Kernels):
         start, end = checks.flatten_args(input, start_dim, end_dim)
         return Flatten.apply(kernels, input, start, end)
 
+    flatten.kernels = kernels
     return flatten
 
 
@@ -301,8 +294,9 @@ def log_softmax_op(kernels: Kernels):
         """log(softmax(x)) along ``dim``, computed stably; output has the shape of input."""
         dim = checks.log_softmax_args(input, dim)
         rows, restore = _rows(input, dim)
-        return restore(LogSoftmax.apply(kernels, rows))
+        return restore(FromOutput.apply(kernels, rows))
 
+    log_softmax.kernels = kernels
     return log_softmax
 
 
@@ -316,6 +310,7 @@ def nll_loss_op(kernels: Kernels):
         checks.nll_loss_args(input, target, reduction)
         return NLLLoss.apply(kernels, input, target, reduction)
 
+    nll_loss.kernels = kernels
     return nll_loss
 
 
@@ -334,4 +329,5 @@ def batch_norm_op(kernels: Kernels):
                                  momentum, eps)
         return output.reshape(input.shape)
 
+    batch_norm.kernels = kernels
     return batch_norm

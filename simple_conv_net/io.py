@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
@@ -16,21 +19,32 @@ UMASK = os.umask(0o022)
 os.umask(UMASK)  # read the process's umask (the only way is to set it), then put it back
 
 
-def _atomic_write(path, write) -> Path:
+@contextmanager
+def atomic_file(path) -> Iterator[tuple[BinaryIO, Path]]:
+    """Write ``path`` through a temporary file beside it: yields (binary handle, temporary path).
+
+    Leaving the block normally flushes the file to disk and renames it to ``path``; an exception
+    inside the block (a failed check of the written bytes, say, or Ctrl-C) removes it instead.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary = Path(temporary)
     try:
         os.chmod(temporary, 0o666 & ~UMASK)  # mkstemp makes 0600; give what open() would
         with os.fdopen(fd, "wb") as handle:
-            write(handle)
+            yield handle, temporary
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _atomic_write(path, write) -> Path:
+    with atomic_file(path) as (handle, _):
+        write(handle)
+    return Path(path)
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:

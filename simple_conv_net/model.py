@@ -120,9 +120,6 @@ class SimpleConvNet(OpsNet):
         )
 
 
-INTERMEDIATES = ("conv", "pool", "reshape", "fc1", "relu", "fc2", "output")
-
-
 class LeNet(OpsNet):
     """Seed 003, table 2: conv 20 (5x5) -> max pool 2/2 -> conv 50 (5x5) -> max pool 2/2
     -> IP 500 -> ReLU -> IP 10 -> softmax. For [N, 1, 28, 28]: 24 -> 12 -> 8 -> 4, so IP1 sees 50*4*4."""

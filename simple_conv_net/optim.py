@@ -124,12 +124,13 @@ class SGD(torch.optim.Optimizer):
 
 
 def weight_decay_groups(module: nn.Module, weight_decay: float) -> list[dict]:
-    """Param groups that decay the weights only (seed 003: param.w), not the biases: parameters whose
-    name ends in 'bias' get weight_decay 0. Pass to SGD or torch.optim.SGD in place of module.parameters()."""
+    """Param groups that decay the weights only (seed 003: param.w): the conv and fully connected
+    weight matrices, the parameters of 2 or more dimensions. Biases and batch norm's gamma and beta
+    (1-D) get weight_decay 0. Pass to SGD or torch.optim.SGD in place of module.parameters()."""
     _check_number("weight_decay", weight_decay, "a finite number >= 0", lambda x: x >= 0)
     weights, biases = [], []
-    for name, param in module.named_parameters():
-        (biases if name.rsplit(".", 1)[-1] == "bias" else weights).append(param)
+    for param in module.parameters():
+        (weights if param.dim() >= 2 else biases).append(param)
     groups = [{"params": weights, "weight_decay": weight_decay}]
     if biases:
         groups.append({"params": biases, "weight_decay": 0.0})

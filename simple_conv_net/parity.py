@@ -33,6 +33,7 @@ import torch
 
 from . import data
 from .backends import IMPLS
+from .cli import positive_int
 from .handout import diff_mse
 from .io import atomic_write_text
 from .model import MODELS, OpsNet, build_model
@@ -82,8 +83,8 @@ def forward_backward(model: OpsNet, x: torch.Tensor, target: torch.Tensor):
 
 def _models(model: str, impl: str, x: torch.Tensor, seed: int, batch_norm: bool) -> tuple[OpsNet, OpsNet]:
     torch.manual_seed(seed)
-    reference = build_model(model, "torch", x.shape[1:], batch_norm=batch_norm).to(x.dtype)
-    candidate = build_model(model, impl, x.shape[1:], batch_norm=batch_norm).to(x.dtype)
+    reference = build_model(model, "torch", x.shape[1:], batch_norm=batch_norm).to(x.device, x.dtype)
+    candidate = build_model(model, impl, x.shape[1:], batch_norm=batch_norm).to(x.device, x.dtype)
     candidate.load_state_dict(reference.state_dict())
     return reference, candidate
 
@@ -119,19 +120,20 @@ def _layer_by_layer(candidate: OpsNet, ref_z: dict, ref_x: torch.Tensor, target:
     (as forward_backward does), the input with the first layer's input gradient, and the loss.
     """
     candidate.zero_grad(set_to_none=True)
-    outputs, inputs = {}, {}
+    inputs, graphs = {}, {}
     names = candidate.intermediates()
     previous = ref_x
-    for name, _, layer in candidate.layers():
+    for name, _, layer in candidate.layers():  # each layer runs once (batch norm's statistics move once)
         inputs[name] = previous.detach().clone().requires_grad_(True)
-        outputs[name] = layer(candidate.ops, inputs[name]).detach()
+        graphs[name] = layer(candidate.ops, inputs[name])
         previous = ref_z[name]
     log_probs = ref_z[names[-1]].detach().clone().requires_grad_(True)
     loss = candidate.loss(log_probs, target)
     loss.backward()
+    for name in names:
+        graphs[name].backward(ref_z[name].grad)
+    outputs = {name: graph.detach() for name, graph in graphs.items()}
     outputs[names[-1]].grad = log_probs.grad
-    for name, _, layer in candidate.layers():
-        layer(candidate.ops, inputs[name]).backward(ref_z[name].grad)
     for earlier, later in zip(names, names[1:]):
         outputs[earlier].grad = inputs[later].grad
     return outputs, inputs[names[0]], loss.detach()
@@ -168,6 +170,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"), default=(1, 28, 28),
                         help="input shape for --data random, e.g. 3 32 32 for LeNet-5 on CIFAR-10 (default: 1 28 28)")
     parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="device of both nets (default: cuda when available, else cpu)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="images in the batch (default: 64; 2 with --finite-diff, which runs the net twice per entry)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights (and of the random batch)")
@@ -179,12 +183,20 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "a max-pool tie the two nets round differently sends a gradient elsewhere)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     parser.add_argument("--finite-diff", action="store_true",
-                        help="check the impl's gradients against central differences (float64) instead of torch")
+                        help="check the impl's gradients against central differences instead of torch "
+                             "(float64, on the CPU)")
     parser.add_argument("--layer", default=None,
                         help="--finite-diff: one layer by name (e.g. conv, fc1) instead of the whole net")
-    parser.add_argument("--fd-entries", type=int, default=32, metavar="N",
+    parser.add_argument("--fd-entries", type=positive_int, default=32, metavar="N",
                         help="--finite-diff: entries checked per tensor, a seeded sample (default: 32)")
     args = parser.parse_args(argv)
+    if args.finite_diff:
+        given = [flag for flag, value in (("--chained", args.chained), ("--json", args.json),
+                                          ("--batch-norm", args.batch_norm)) if value]
+        if given:
+            parser.error(f"argument --finite-diff: cannot be combined with {', '.join(given)}")
+    elif args.layer is not None:
+        parser.error("argument --layer: an option of --finite-diff only")
     if args.batch_size is None:
         args.batch_size = 2 if args.finite_diff else 64
     if args.batch_size < 1:
@@ -214,6 +226,7 @@ def main(argv=None) -> int:
     dtype = DTYPES[args.dtype]
     try:
         x, target = make_batch(args.data, args.batch_size, dtype, args.seed, args.data_dir, args.input_shape)
+        x, target = x.to(args.device), target.to(args.device)
     except data.MNISTNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -226,12 +239,12 @@ def main(argv=None) -> int:
     failed = [row for row in rows if not row.passed]
     mode = "chained" if args.chained else "layer by layer"
     model = args.model + (" with batch norm" if args.batch_norm else "")
-    print(f"parity of {model} with impl '{args.impl}' against native torch, {mode}: {args.dtype}, batch {len(x)} "
-          f"of {args.data}, seed {args.seed}")
+    print(f"parity of {model} with impl '{args.impl}' against native torch, {mode}: {args.dtype} on {args.device}, "
+          f"batch {len(x)} of {args.data}, seed {args.seed}")
     print(format_table(rows))
     print(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
     if args.json:
-        report = {"model": args.model, "impl": args.impl, "mode": mode, "dtype": args.dtype, "batch_size": len(x), "data": args.data,
+        report = {"model": args.model, "impl": args.impl, "mode": mode, "dtype": args.dtype, "device": args.device, "batch_size": len(x), "data": args.data,
                   "seed": args.seed, "passed": not failed,
                   "rows": [dict(asdict(row), passed=row.passed) for row in rows]}
         atomic_write_text(args.json, json.dumps(report, indent=2))

@@ -148,7 +148,8 @@ def load_checkpoint(path) -> dict:
 
 def build_from_checkpoint(checkpoint: dict, impl: str, device) -> nn.Module:
     dataset = datasets.get_dataset(checkpoint["dataset_name"])
-    model = build_model(checkpoint["model_name"], impl, dataset.input_shape, dataset.num_classes)
+    model = build_model(checkpoint["model_name"], impl, dataset.input_shape, dataset.num_classes,
+                        batch_norm=bool(checkpoint["args"].get("batch_norm", False)))
     try:
         model.load_state_dict(checkpoint["model"])
     except RuntimeError as error:

@@ -293,12 +293,13 @@ def describe(rows: Sequence[Row], title: str, input_shape, batch_size: int) -> s
         f"multiply-adds: {t.macs_per_image:,} per image, {t.macs:,} per batch of {batch_size}",
         f"activations: {human_bytes(t.activation_bytes)} for the batch, all layers' outputs together "
         f"(input: {human_bytes(input_bytes)})",
-        "MACs: conv = N*C_out*H_out*W_out*C_in*K_h*K_w, linear = N*in*out; max_pool2d, relu, flatten and "
-        "log_softmax count 0 multiply-adds; bias additions are not counted as multiply-adds.",
+        "MACs: conv = N*C_out*H_out*W_out*C_in*K_h*K_w, linear = N*in*out, batch_norm = N*C*H*W (its scale); "
+        "max_pool2d, relu, flatten and log_softmax count 0 multiply-adds; bias additions are not counted.",
     ])
 
 
 def main(argv=None) -> int:
+    from .cli import positive_int
     from .model import MODELS, build_model
 
     parser = argparse.ArgumentParser(prog="python -m simple_conv_net.summary",
@@ -308,16 +309,18 @@ def main(argv=None) -> int:
                         help="network (default: simple)")
     parser.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"), default=None,
                         help="one image's shape (default: the model's own, e.g. 1 28 28; 3 32 32 for lenet5)")
-    parser.add_argument("--num-classes", type=int, default=10, metavar="K", help="classes (default: 10)")
-    parser.add_argument("--batch-size", type=int, default=1, metavar="N", help="batch size (default: 1)")
+    parser.add_argument("--num-classes", type=positive_int, default=10, metavar="K", help="classes (default: 10)")
+    parser.add_argument("--batch-norm", action="store_true", help="LeNet-5 with batch normalisation")
+    parser.add_argument("--batch-size", type=positive_int, default=1, metavar="N", help="batch size (default: 1)")
     args = parser.parse_args(argv)
-    if args.batch_size < 1:
-        parser.error(f"argument --batch-size: expected a positive integer, got {args.batch_size}")
     if args.input_shape is not None and min(args.input_shape) < 1:
         parser.error(f"argument --input-shape: expected positive sizes, got {args.input_shape}")
     input_shape = tuple(args.input_shape) if args.input_shape else MODELS[args.model]().input_shape
     try:
-        model = build_model(args.model, "torch", input_shape, args.num_classes)
+        model = build_model(args.model, "torch", input_shape, args.num_classes, batch_norm=args.batch_norm)
+    except ValueError as error:  # a combination build_model refuses, e.g. --model simple with 3 channels
+        parser.error(str(error))
+    try:
         rows = count(model, input_shape, args.batch_size)
     except (ValueError, RuntimeError) as error:  # e.g. an input too small for the kernels
         parser.error(f"argument --input-shape: {error}")

@@ -27,17 +27,18 @@ def max_pool2d_forward(x, g: Window):
         torch.maximum(z, plane, out=z)
     # Offset (i, j) of output (m, l) sits at input row m*s_h + i - p_h, column l*s_w + j - p_w:
     # flat index base[m, l] + i*W + j with base = (m*s_h - p_h)*W + l*s_w - p_w.
-    delta = torch.zeros(z.shape, dtype=torch.int64, device=x.device)
+    argmax = torch.zeros(z.shape, dtype=torch.int64, device=x.device)
     # A NaN anywhere in z makes its sum NaN (so may inf - inf: then the NaN-aware path runs needlessly).
-    nan = z.isnan() if z.is_floating_point() and z.sum().isnan() else None
+    # Asking is a host round trip on a GPU, so there the NaN-aware path always runs.
+    nan = z.isnan() if x.device.type != "cpu" or z.sum().isnan() else None
     for (i, j), v in reversed(list(zip(offsets, planes))):
         match = v == z
         if nan is not None:
             match |= nan & v.isnan()
-        delta.masked_fill_(match, i * g.w + j)
+        argmax.masked_fill_(match, i * g.w + j)
     rows = torch.arange(g.h_out, device=x.device)[:, None] * (g.s_h * g.w) - g.p_h * g.w
     cols = torch.arange(g.w_out, device=x.device)[None, :] * g.s_w - g.p_w
-    return z, delta.add_(rows + cols)
+    return z, argmax.add_(rows + cols)
 
 
 def max_pool2d_backward(grad_z, argmax, g: Window):

@@ -23,6 +23,8 @@ Importing this module needs no GPU and no simulator; only :func:`launch` does.
 
 from __future__ import annotations
 
+import os
+
 import numba
 import torch
 from numba import cuda
@@ -38,6 +40,11 @@ SIMULATED = bool(numba.config.ENABLE_CUDASIM)
 # and its blocks one after another: small blocks keep it quick on small shapes, and make
 # every test launch span several blocks, so the block-index arithmetic is exercised too.
 THREADS_PER_BLOCK = 32 if SIMULATED else 128
+
+if "NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS" not in os.environ:
+    # One thread per output element gives a small layer (a bias gradient, a loss) a grid of
+    # one block by design; numba would warn about under-utilisation at every such launch.
+    numba.config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
 
 
 def available() -> bool:

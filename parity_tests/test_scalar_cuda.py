@@ -1,0 +1,349 @@
+"""The CUDA scalar kernels (``scalar_ops.cuda``) against torch.nn.functional.
+
+CI has no GPU, so the kernels' index logic is tested under numba's CUDA simulator
+(``NUMBA_ENABLE_CUDASIM=1``): the same kernel source, run as Python, one thread at a
+time, on CPU tensors. numba reads that setting when it is imported, and pytest's own
+process has imported numba without it, so the script runs in a subprocess. It calls
+every op's forward and backward kernel functions directly (the ``Window`` geometries
+built as the autograd glue builds them), on small shapes, against torch on the CPU in
+float64, and prints each error.
+
+Where a GPU is present the same script runs on CUDA tensors, kernels compiled for the
+device; and where a CUDA toolkit's NVVM is present (no GPU needed) every kernel the
+script launches is compiled to PTX for the real target, which the simulator does not do.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent(
+    r"""
+    import os
+    import numba
+    MODE = os.environ["SCALAR_CUDA_TEST_MODE"]                 # "simulator" or "gpu"
+    assert bool(numba.config.ENABLE_CUDASIM) == (MODE == "simulator"), "NUMBA_ENABLE_CUDASIM did not reach numba"
+    import torch
+    import torch.nn.functional as F
+    import scalar_ops.cuda
+    from scalar_ops.cuda import batch_norm, conv2d, flatten, linear, log_softmax, nll_loss, pool2d, relu
+    from simple_conv_net.functions import Window
+
+    assert scalar_ops.cuda.available()
+
+    RECORD = os.environ.get("SCALAR_CUDA_RECORD")              # a file to list every launch's kernel and types in
+    launches = set()
+    if RECORD:
+        from scalar_ops.cuda import _device
+        run_kernel = _device.launch
+
+        def describe(a):
+            if isinstance(a, torch.Tensor):
+                array = numba.typeof(a.detach().cpu().numpy())
+                return "array", str(array.dtype), array.ndim, array.layout
+            return (type(a).__name__,)
+
+        def launch(kernel, n_threads, *args):
+            function = getattr(kernel, "py_func", None) or kernel.fn    # a dispatcher, or the simulator's kernel
+            launches.add((function.__module__, function.__name__, tuple(describe(a) for a in args)))
+            run_kernel(kernel, n_threads, *args)
+
+        _device.launch = launch
+
+    DEV = "cpu" if MODE == "simulator" else "cuda"
+    D = torch.float64
+    torch.manual_seed(0)
+    errors = {}
+
+    def on(t):
+        return None if t is None else t.to(DEV)
+
+    def record(name, ours, ref, exact=False):
+        assert ours.device.type == DEV, (name, ours.device)
+        assert ours.dtype == ref.dtype and ours.shape == ref.shape, (name, ours.dtype, ref.dtype, ours.shape, ref.shape)
+        ours, ref = ours.cpu(), ref.detach()
+        if exact:
+            assert torch.equal(ours, ref), (name, ours, ref)
+        errors[name] = (ours.double() - ref.double()).abs().max().item() if ref.numel() else 0.0
+
+    def reference(fn, inputs):
+        # torch's forward, a random output gradient, and torch's gradients wrt the floating inputs
+        leaves = [t.clone().requires_grad_(t.is_floating_point()) for t in inputs]
+        y = fn(*leaves)
+        gy = torch.randn_like(y)
+        grads = torch.autograd.grad(y, [t for t in leaves if t.requires_grad], gy)
+        return y, gy, grads
+
+    # conv2d: batch 2, C_in 2, 7x6 input, 3 output channels, kernel 3x2, stride 2, padding 1
+    def check_conv2d(name, x, w, b, stride, padding, tolerance=None):
+        bias = [] if b is None else [b]
+        y_ref, gy, grads = reference(
+            lambda x, w, *b: F.conv2d(x, w, b[0] if b else None, stride=stride, padding=padding), [x, w, *bias])
+        g = Window.of(x.shape, w.shape[0], w.shape[2:], stride, padding)
+        y = conv2d.conv2d_forward(on(x), on(w), on(b), g)
+        record(name + " forward", y, y_ref)
+        gx, gw, gb = conv2d.conv2d_backward(on(gy), on(x), on(w), g, (True, True, b is not None))
+        record(name + " grad input", gx, grads[0])
+        record(name + " grad weight", gw, grads[1])
+        if b is None:
+            assert gb is None
+        else:
+            record(name + " grad bias", gb, grads[2])
+        again = conv2d.conv2d_backward(on(gy), on(x), on(w), g, (True, True, b is not None))
+        assert all(torch.equal(a, b) for a, b in zip((gx, gw, gb), again) if a is not None), "not deterministic"
+        return y, (gx, gw, gb)
+
+    x, w, b = torch.randn(2, 2, 7, 6, dtype=D), torch.randn(3, 2, 3, 2, dtype=D), torch.randn(3, dtype=D)
+    check_conv2d("conv2d s2 p1", x, w, b, (2, 2), (1, 1))
+    check_conv2d("conv2d s(2,1) p(0,1) no bias", x, w, None, (2, 1), (0, 1))
+    g = Window.of(x.shape, 3, (3, 2), (2, 2), (1, 1))
+    gy = torch.randn(g.output_shape, dtype=D)
+    assert conv2d.conv2d_backward(on(gy), None, on(w), g, (True, False, False))[1:] == (None, None)
+    assert conv2d.conv2d_backward(on(gy), on(x), None, g, (False, True, False))[::2] == (None, None)
+
+    # float32 stays float32 (accumulators in the input dtype): against torch in float32
+    f32 = check_conv2d("conv2d float32", x.float(), w.float(), b.float(), (2, 2), (1, 1))
+    assert f32[0].dtype == torch.float32 and all(t.dtype == torch.float32 for t in f32[1])
+    FLOAT32 = {name for name in errors if "float32" in name}
+
+    # max_pool2d 3/2/1: the windows overlap, so an input can be the maximum of several
+    def check_pool(name, x):
+        y_ref, gy, (gx_ref,) = reference(lambda x: F.max_pool2d(x, 3, 2, 1), [x])
+        index_ref = F.max_pool2d(x, 3, 2, 1, return_indices=True)[1]     # flat index into the H x W plane
+        g = Window.of(x.shape, x.shape[1], (3, 3), (2, 2), (1, 1))
+        y, argmax = pool2d.max_pool2d_forward(on(x), g)
+        record(name + " forward", y, y_ref)
+        record(name + " argmax", argmax, index_ref, exact=True)
+        record(name + " grad input", pool2d.max_pool2d_backward(on(gy), argmax, g), gx_ref)
+
+    check_pool("max_pool2d 3/2/1", torch.randn(2, 2, 7, 6, dtype=D))
+    check_pool("max_pool2d ties", torch.randint(0, 2, (2, 2, 7, 6)).to(D))      # first maximum wins, as torch
+    nan = torch.randn(1, 1, 5, 5, dtype=D)
+    nan[0, 0, 2, 3] = float("nan")
+    y, argmax = pool2d.max_pool2d_forward(on(nan), Window.of(nan.shape, 1, (3, 3), (2, 2), (1, 1)))
+    y_ref, index_ref = F.max_pool2d(nan, 3, 2, 1, return_indices=True)
+    assert torch.equal(y.cpu().isnan(), y_ref.isnan()) and torch.equal(argmax.cpu(), index_ref), "NaN must propagate"
+
+    # relu, with exact zeros (gradient 0 there, as torch)
+    xr = torch.randn(3, 5, dtype=D)
+    xr[0, :2] = 0
+    y_ref, gy, (gx_ref,) = reference(F.relu, [xr])
+    y = relu.relu_forward(on(xr))
+    record("relu forward", y, y_ref)
+    record("relu grad input", relu.relu_backward(on(gy), y), gx_ref)
+
+    # linear 3x5 -> 4
+    xl, wl, bl = torch.randn(3, 5, dtype=D), torch.randn(4, 5, dtype=D), torch.randn(4, dtype=D)
+    y_ref, gy, grads = reference(F.linear, [xl, wl, bl])
+    record("linear forward", linear.linear_forward(on(xl), on(wl), on(bl)), y_ref)
+    for k, grad in enumerate(linear.linear_backward(on(gy), on(xl), on(wl), (True, True, True))):
+        record(f"linear grad[{k}]", grad, grads[k])
+    record("linear no bias forward", linear.linear_forward(on(xl), on(wl), None), F.linear(xl, wl))
+
+    # flatten: [N, C, H, W] -> [N, C*H*W], and merged dims with an inner dim left over
+    for start, end, shape in ((1, 3, (2, 3, 4, 5)), (0, 1, (2, 3, 4)), (1, 1, (2, 3, 4))):
+        xf = torch.randn(shape, dtype=D)
+        y_ref, gy, (gx_ref,) = reference(lambda x: torch.flatten(x, start, end), [xf])
+        record(f"flatten {start}..{end} {list(shape)} forward", flatten.flatten_forward(on(xf), start, end), y_ref,
+               exact=True)
+        record(f"flatten {start}..{end} {list(shape)} grad input", flatten.flatten_backward(on(gy), xf.shape), gx_ref,
+               exact=True)
+
+    # flatten only moves values: any dtype numpy and numba share
+    for xi in (torch.arange(24).reshape(2, 3, 4), torch.arange(24).reshape(2, 3, 4) % 3 == 0):
+        record(f"flatten {xi.dtype} forward", flatten.flatten_forward(on(xi), 1, 2), torch.flatten(xi, 1), exact=True)
+        record(f"flatten {xi.dtype} grad input", flatten.flatten_backward(on(xi.reshape(2, 12)), xi.shape), xi,
+               exact=True)
+
+    # log_softmax 3x4
+    xs = 10 * torch.randn(3, 4, dtype=D)
+    y_ref, gy, (gx_ref,) = reference(lambda x: F.log_softmax(x, dim=1), [xs])
+    y = log_softmax.log_softmax_forward(on(xs))
+    record("log_softmax forward", y, y_ref)
+    record("log_softmax grad input", log_softmax.log_softmax_backward(on(gy), y), gx_ref)
+
+    # nll_loss, each reduction
+    target = torch.tensor([1, 0, 3, 2, 2])
+    logp = F.log_softmax(torch.randn(5, 4, dtype=D), dim=1)
+    for reduction in ("mean", "sum", "none"):
+        y_ref, gy, (gx_ref,) = reference(lambda y: F.nll_loss(y, target, reduction=reduction), [logp])
+        record(f"nll_loss {reduction} forward", nll_loss.nll_loss_forward(on(logp), on(target), reduction), y_ref)
+        record(f"nll_loss {reduction} grad input",
+               nll_loss.nll_loss_backward(on(gy), on(target), logp.shape, reduction), gx_ref)
+
+    # batch_norm on [N, C, L] = [2, 3, 4]: training (running statistics updated in place) and eval
+    xb = torch.randn(2, 3, 4, dtype=D)
+    gamma, beta = torch.randn(3, dtype=D), torch.randn(3, dtype=D)
+    for name, training, affine in (("train", True, True), ("eval", False, True), ("train no affine", True, False)):
+        mean0, var0 = torch.randn(3, dtype=D), torch.rand(3, dtype=D) + 0.5
+        rm_ref, rv_ref, rm, rv = mean0.clone(), var0.clone(), on(mean0.clone()), on(var0.clone())
+        weights = [gamma, beta] if affine else []
+        y_ref, gy, grads = reference(
+            lambda x, *wb: F.batch_norm(x, rm_ref, rv_ref, *(wb or (None, None)), training=training, momentum=0.1,
+                                        eps=1e-5), [xb, *weights])
+        y, x_hat, inv_std = batch_norm.batch_norm_forward(
+            on(xb), rm, rv, on(gamma) if affine else None, on(beta) if affine else None, training, 0.1, 1e-5)
+        record(f"batch_norm {name} forward", y, y_ref)
+        record(f"batch_norm {name} running_mean", rm, rm_ref)
+        record(f"batch_norm {name} running_var", rv, rv_ref)
+        ours = batch_norm.batch_norm_backward(on(gy), x_hat, inv_std, on(gamma) if affine else None, training,
+                                              (True, affine, affine))
+        for k, grad in enumerate(ours if affine else ours[:1]):
+            record(f"batch_norm {name} grad[{k}]", grad, grads[k])
+
+    if MODE == "gpu":
+        # on a side stream: the kernels follow torch's current stream, so no explicit synchronisation is needed
+        side = torch.cuda.Stream()
+        with torch.cuda.stream(side):
+            y = conv2d.conv2d_forward(on(x), on(w), on(b), Window.of(x.shape, 3, (3, 2), (2, 2), (1, 1)))
+            total = y.sum()
+        side.synchronize()
+        record("conv2d on a side stream", total, F.conv2d(x, w, b, stride=2, padding=1).sum())
+
+    for name, error in errors.items():
+        print(f"{name:<44} max abs error {error:.3g}")
+    bad = {name: error for name, error in errors.items()
+           if not error <= (1e-5 if name in FLOAT32 else 1e-12)}
+    assert not bad, f"CUDA scalar kernels ({MODE}) differ from torch: {bad}"
+    if RECORD:
+        import json
+        with open(RECORD, "w") as file:
+            json.dump(sorted(launches), file)
+    print("OK", len(errors), "comparisons")
+    """
+)
+
+
+def _run(mode: str, simulate: bool, script: str = SCRIPT, timeout: int = 300, **env_vars):
+    env = dict(os.environ, SCALAR_CUDA_TEST_MODE=mode, PYTHONPATH=os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    ), **env_vars)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    if simulate:
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    print(result.stdout)
+    print(f"({mode}: {time.perf_counter() - start:.1f} s)")
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "OK" in result.stdout
+    return result
+
+
+@pytest.fixture(scope="module")
+def launches(tmp_path_factory):
+    """Run the parity script under the simulator once; the file listing its kernel launches."""
+    path = tmp_path_factory.mktemp("scalar_cuda") / "launches.json"
+    _run("simulator", simulate=True, SCALAR_CUDA_RECORD=str(path))
+    return path
+
+
+def test_cuda_kernels_match_torch_under_the_simulator(launches):
+    assert launches.exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU (torch.cuda.is_available() is False)")
+def test_cuda_kernels_match_torch_on_the_gpu():
+    _run("gpu", simulate=False)
+
+
+IMPORT_SCRIPT = textwrap.dedent(
+    r"""
+    import numba
+    import torch
+    assert not numba.config.ENABLE_CUDASIM
+    import scalar_ops.cuda
+    from scalar_ops.cuda import batch_norm, conv2d, flatten, linear, log_softmax, nll_loss, pool2d, relu
+    from numba import cuda
+
+    expected = torch.cuda.is_available() and cuda.is_available()
+    assert scalar_ops.cuda.available() == expected, (scalar_ops.cuda.available(), expected)
+    try:
+        relu.relu_forward(torch.ones(3))
+    except RuntimeError as error:
+        assert "scalar_ops.cuda.relu(): argument 'input' is on cpu" in str(error), error
+    else:
+        raise AssertionError("a CPU tensor reached the CUDA kernels")
+    print("OK available() =", scalar_ops.cuda.available())
+    """
+)
+
+
+def test_import_needs_no_gpu_and_no_simulator():
+    """Importing scalar_ops.cuda works without numba's simulator and without a GPU; only launching needs one."""
+    _run("import", simulate=False, script=IMPORT_SCRIPT)
+
+
+PTX_SCRIPT = textwrap.dedent(
+    r"""
+    # Compile each kernel the simulator ran, with the argument types of those launches,
+    # to PTX for a real GPU: the simulator runs the kernels as Python and never compiles
+    # them (types, None arguments, dtype.type(0), math functions). No GPU is needed.
+    import importlib
+    import json
+    import os
+    import numba
+    import numpy as np
+    from numba import cuda, types
+
+    assert not numba.config.ENABLE_CUDASIM
+    SCALARS = {"NoneType": types.none, "int": types.int64, "float": types.float64, "bool": types.boolean}
+
+    def numba_type(description):
+        if description[0] == "array":
+            _, dtype, ndim, layout = description
+            return types.Array(numba.from_dtype(np.dtype(dtype)), ndim, layout)
+        return SCALARS[description[0]]
+
+    with open(os.environ["SCALAR_CUDA_RECORD"]) as file:
+        launches = json.load(file)
+    kernels = set()
+    for module, name, arguments in launches:
+        kernel = getattr(importlib.import_module(module), name)
+        cuda.compile_ptx(kernel.py_func, tuple(numba_type(a) for a in arguments), cc=(8, 0))
+        kernels.add(name)
+    print(f"compiled {len(launches)} signatures of {len(kernels)} kernels to PTX:", ", ".join(sorted(kernels)))
+    print("OK")
+    """
+)
+
+
+def _nvvm():
+    try:
+        from numba.cuda.cudadrv import nvvm
+
+        return nvvm.is_available()
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not _nvvm(), reason="no CUDA toolkit NVVM (libnvvm) to compile the kernels with")
+def test_cuda_kernels_compile_for_the_gpu(launches):
+    _run("ptx", simulate=False, script=PTX_SCRIPT, SCALAR_CUDA_RECORD=str(launches))
+
+
+@pytest.mark.parametrize("op", ["conv2d", "max_pool2d", "relu", "linear", "flatten", "log_softmax", "nll_loss",
+                                "batch_norm"])
+def test_every_scalar_op_dispatches_to_its_cuda_twin(op):
+    """A CUDA tensor reaches scalar_ops.cuda.<module>.<same name>, for the forward and the backward."""
+    from scalar_ops._dispatch import _cuda_twin
+    from simple_conv_net.functions import Kernels
+
+    import scalar_ops
+
+    kernels = getattr(scalar_ops, op).kernels
+    assert isinstance(kernels, Kernels)
+    for run in kernels:
+        cpu = run.__wrapped__
+        twin = _cuda_twin(cpu)
+        assert twin.__module__ == cpu.__module__.replace("scalar_ops.", "scalar_ops.cuda.")
+        assert twin.__name__ == cpu.__name__ and twin is not cpu
