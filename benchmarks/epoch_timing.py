@@ -99,7 +99,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--impl", nargs="+", choices=IMPLS, default=None,
                         help="implementations to time (default: all three; scalar is skipped with a message "
                         "if scalar_ops cannot be imported)")
-    parser.add_argument("--device", default="cpu", help="torch device, cpu or cuda (default: cpu)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="torch device, cpu or cuda (default: cuda when available, else cpu)")
     parser.add_argument("--batch-size", type=positive_int, default=64, help="training batch size (default: 64)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--steps", type=positive_int, default=50,

@@ -71,3 +71,10 @@ def test_native_rejects_what_we_reject(op):
         result = getattr(native, op)(*bad[0], **bad[1])
         if op == "relu":  # native relu accepts ints; we require floating point for the backward
             raise TypeError(result)
+
+
+def test_scalar_kernels_name_an_unsupported_dtype():
+    """float16 is floating point (the shared checks let it through, as vector runs it), but the scalar
+    loops are compiled for float32 and float64 only: the error names the op, the argument and the dtype."""
+    with pytest.raises(TypeError, match=r"scalar_ops\.relu\(\): argument 'input' has dtype torch\.float16"):
+        get_ops("scalar").relu(torch.zeros(3, dtype=torch.float16))

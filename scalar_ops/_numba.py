@@ -39,7 +39,8 @@ import numpy as np
 import torch
 from numba import prange
 
-__all__ = ["JIT_DISABLED", "FASTMATH", "jit", "prange", "at", "as_array", "as_tensor", "FLOATING", "INDEX", "MOVABLE"]
+__all__ = ["JIT_DISABLED", "FASTMATH", "jit", "prange", "at", "kernel_input", "as_array", "as_tensor", "FLOATING",
+           "INDEX", "MOVABLE"]
 
 JIT_DISABLED = bool(numba.config.DISABLE_JIT)
 
@@ -92,24 +93,22 @@ INDEX = (torch.int64,)
 MOVABLE = (*FLOATING, torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool)
 
 
-def as_array(op: str, argument: str, tensor: torch.Tensor, dtypes=FLOATING) -> np.ndarray:
-    """The contiguous numpy array of a CPU tensor, without a copy when it is contiguous already.
-
-    Raises if the tensor is not on the CPU or has a dtype the scalar kernels do not
-    compile for, naming the op and the argument.
-    """
-    if tensor.device.type != "cpu":
-        raise RuntimeError(
-            f"scalar_ops.{op}(): argument '{argument}' is on {tensor.device}, but the scalar kernels "
-            f"run on the CPU and on CUDA only; move it with .cpu() (or use vector_ops on {tensor.device.type})"
-        )
+def kernel_input(op: str, argument: str, tensor: torch.Tensor, device_type: str, dtypes, where: str) -> torch.Tensor:
+    """``tensor`` detached and contiguous (no copy when it is already), once it is on ``device_type``
+    with one of ``dtypes``; else an error naming the op and the argument (``where`` says what to do)."""
+    if tensor.device.type != device_type:
+        raise RuntimeError(f"{op}(): argument '{argument}' is on {tensor.device}, but {where}")
     if tensor.dtype not in dtypes:
         expected = " or ".join(str(d) for d in dtypes)
-        raise TypeError(
-            f"scalar_ops.{op}(): argument '{argument}' has dtype {tensor.dtype}; the scalar kernels "
-            f"support {expected}"
-        )
-    return tensor.detach().contiguous().numpy()
+        raise TypeError(f"{op}(): argument '{argument}' has dtype {tensor.dtype}; the kernels support {expected}")
+    return tensor.detach().contiguous()
+
+
+def as_array(op: str, argument: str, tensor: torch.Tensor, dtypes=FLOATING) -> np.ndarray:
+    """The contiguous numpy array of a CPU tensor, without a copy when it is contiguous already."""
+    where = (f"the scalar kernels run on the CPU and on CUDA only; move it with .cpu() "
+             f"(or use vector_ops on {tensor.device.type})")
+    return kernel_input(f"scalar_ops.{op}", argument, tensor, "cpu", dtypes, where).numpy()
 
 
 def as_tensor(array: np.ndarray) -> torch.Tensor:

@@ -563,7 +563,8 @@ def main(argv=None) -> int:
     parser.add_argument("--test-samples", type=int, default=None, metavar="N",
                         help="evaluate the first N test images only (default: all)")
     parser.add_argument("--batch-size", type=int, default=1000, metavar="N", help="evaluation batch (default: 1000)")
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="torch device (default: cuda when available, else cpu)")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"argument --batch-size: expected a positive integer, got {args.batch_size}")

@@ -29,7 +29,7 @@ import numba
 import torch
 from numba import cuda
 
-from scalar_ops._numba import FLOATING, INDEX, MOVABLE
+from scalar_ops._numba import FLOATING, INDEX, MOVABLE, kernel_input
 
 __all__ = ["SIMULATED", "THREADS_PER_BLOCK", "FLOATING", "INDEX", "MOVABLE", "available", "device_type",
            "checked", "empty", "device_array", "stream", "launch"]
@@ -68,20 +68,9 @@ def checked(op: str, argument: str, tensor: torch.Tensor, dtypes=FLOATING) -> to
     Raises, naming the op and the argument, if the tensor is not on a CUDA device (on
     the CPU under the simulator) or has a dtype the kernels are not written for.
     """
-    expected_device = device_type()
-    if tensor.device.type != expected_device:
-        where = "CPU tensors under numba's CUDA simulator" if SIMULATED else "CUDA tensors"
-        raise RuntimeError(
-            f"scalar_ops.cuda.{op}(): argument '{argument}' is on {tensor.device}, but the CUDA scalar "
-            f"kernels take {where}; use the CPU scalar kernels (scalar_ops.{op}) for it"
-        )
-    if tensor.dtype not in dtypes:
-        allowed = " or ".join(str(d) for d in dtypes)
-        raise TypeError(
-            f"scalar_ops.cuda.{op}(): argument '{argument}' has dtype {tensor.dtype}; the CUDA scalar "
-            f"kernels support {allowed}"
-        )
-    return tensor.detach().contiguous()
+    where = ("the CUDA scalar kernels take " + ("CPU tensors under numba's CUDA simulator" if SIMULATED
+                                                 else "CUDA tensors") + f"; use the CPU scalar kernels (scalar_ops.{op}) for it")
+    return kernel_input(f"scalar_ops.cuda.{op}", argument, tensor, device_type(), dtypes, where)
 
 
 def empty(shape, dtype: torch.dtype, like: torch.Tensor) -> torch.Tensor:
