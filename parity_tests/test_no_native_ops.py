@@ -8,6 +8,9 @@ Two recorders watch a forward and backward pass:
 Positive controls show both recorders catch the native ops when they are there.
 """
 
+import ast
+from pathlib import Path
+
 import pytest
 import torch
 from torch.overrides import TorchFunctionMode
@@ -16,6 +19,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from simple_conv_net.model import build_model
 from simple_conv_net.parity import make_batch
 
+ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = ("conv", "pool", "relu", "threshold", "softmax", "nll", "linear", "unfold", "fold", "im2col",
              "col2im", "cross_entropy", "norm")
 NETS = {"simple": ("simple", (1, 28, 28), False), "lenet5-batch-norm": ("lenet5", (3, 32, 32), True)}
@@ -93,3 +97,41 @@ def test_gradients_come_from_hand_written_functions(impl):
     assert ours <= nodes
     native = {n for n in nodes if any(w in n.lower() for w in FORBIDDEN)} - ours
     assert not native, f"native backward nodes in the graph: {native}"
+
+
+# The native functions the ops are checked against; none may be named in the ops' code.
+NATIVE_NAMES = {"conv1d", "conv2d", "conv3d", "convolution", "max_pool2d", "max_pool2d_with_indices", "relu",
+                "relu_", "threshold", "softmax", "log_softmax", "nll_loss", "cross_entropy", "linear", "unfold",
+                "fold", "batch_norm", "native_batch_norm"}
+OPS_SOURCES = sorted(p for package in ("vector_ops", "scalar_ops") for p in (ROOT / package).rglob("*.py"))
+
+
+def native_references(source: str) -> list[str]:
+    """What in ``source`` reaches native ops: imports from torch.nn, and attribute access to a native op's
+    name (torch.relu, x.unfold, torch.ops.aten.convolution, ...). Docstrings and the ops' own function
+    names (def conv2d) are not references, so they are not inspected."""
+    offences = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            offences += [f"import {alias.name}" for alias in node.names if alias.name.startswith("torch.nn")]
+        elif isinstance(node, ast.ImportFrom) and node.module and (
+                node.module.startswith("torch.nn")
+                or (node.module == "torch" and any(a.name in ("nn", *NATIVE_NAMES) for a in node.names))):
+            offences.append(f"from {node.module} import ...")
+        elif isinstance(node, ast.Attribute) and node.attr in NATIVE_NAMES:
+            offences.append(f"line {node.lineno}: .{node.attr}")
+    return offences
+
+
+@pytest.mark.parametrize("path", OPS_SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_ops_source_names_no_native_op(path):
+    """Static companion of the recorders above, over every file of vector_ops and scalar_ops."""
+    assert not native_references(path.read_text()), f"{path.relative_to(ROOT)}: {native_references(path.read_text())}"
+
+
+@pytest.mark.parametrize("source", ["import torch.nn.functional as F\n", "from torch import nn\n",
+                                    "y = torch.relu(x)\n", "cols = x.unfold(2, 3, 1)\n",
+                                    "z = torch.ops.aten.convolution(x, w)\n"])
+def test_static_check_catches_a_native_call(source):
+    """The static check is not vacuous: each form a native call can take is flagged."""
+    assert native_references(source)

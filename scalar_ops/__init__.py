@@ -1,7 +1,7 @@
 """Scalar ops: each layer's equation as literal loops over scalar indices, forward and backward.
 
 The twin of ``vector_ops``, file for file, with the same signatures (those of
-torch.nn.functional). Every kernel is the homework's equation (seed 000 eqs. 1-5, and
+PyTorch's functional API). Every kernel is the homework's equation (seed 000 eqs. 1-5, and
 eq. 6 for the output delta) written one multiply-add at a time and compiled with numba
 (see ``scalar_ops._numba``); with ``NUMBA_DISABLE_JIT=1`` the same loops run as plain
 Python, for stepping through in a debugger. float32 or float64; CPU tensors run these loops,

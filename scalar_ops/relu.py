@@ -1,6 +1,6 @@
 """ReLU as a literal loop over every element: z = max(a, 0), written z = 0 if a <= 0 else a.
 
-The comparison keeps NaN (NaN <= 0 is false, so NaN passes through) as torch.relu does.
+The comparison keeps NaN (NaN <= 0 is false, so NaN passes through), as PyTorch's relu does.
 The tensor is walked as one flat row of its contiguous memory, so any shape works.
 """
 

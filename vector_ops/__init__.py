@@ -1,6 +1,6 @@
 """Vectorized ops: each layer's equation as tensor algebra (im2col + matrix products), forward and backward.
 
-Each op has the signature of its torch.nn.functional twin; scalar_ops holds the same
+Each op has the signature of its PyTorch functional twin; scalar_ops holds the same
 equations as literal loops, file for file.
 """
 
