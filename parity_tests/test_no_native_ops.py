@@ -92,8 +92,7 @@ def test_gradients_come_from_hand_written_functions(impl):
     x, target = make_batch("random", 2, torch.float32, seed=0)
     model = build_model("simple", impl)
     nodes = graph_nodes(model.loss(model(x), target))
-    ours = {"Conv2dBackward", "MaxPool2dBackward", "FromOutputBackward", "LinearBackward", "FlattenBackward",
-            "NLLLossBackward"}
+    ours = {"WeightedSumBackward", "MaxPool2dBackward", "FromOutputBackward", "FlattenBackward", "NLLLossBackward"}
     assert ours <= nodes
     native = {n for n in nodes if any(w in n.lower() for w in FORBIDDEN)} - ours
     assert not native, f"native backward nodes in the graph: {native}"

@@ -99,22 +99,28 @@ class Kernels(NamedTuple):
     backward: Callable
 
 
-class Conv2d(Function):
+class WeightedSum(Function):
+    """An op whose output is a weighted sum of its input plus a bias: conv2d and linear.
+
+    dL/dx needs the weight and dL/dw needs the input, so each is kept only when the other's
+    gradient is wanted. ``extra`` are the op's non-tensor arguments (conv2d's geometry), passed
+    to both kernels after the weight.
+    """
+
     @staticmethod
-    def forward(ctx, kernels, input, weight, bias, geometry):
-        ctx.kernels, ctx.geometry, ctx.has_bias = kernels, geometry, bias is not None
-        _, needs_input, needs_weight, _, _ = ctx.needs_input_grad
-        # dL/dx needs the weight, dL/dw needs the input: keep only what is used.
+    def forward(ctx, kernels, input, weight, bias, *extra):
+        ctx.kernels, ctx.extra, ctx.has_bias = kernels, extra, bias is not None
+        needs_input, needs_weight = ctx.needs_input_grad[1:3]
         ctx.save_for_backward(input if needs_weight else None, weight if needs_input else None)
-        return kernels.forward(input, weight, bias, geometry)
+        return kernels.forward(input, weight, bias, *extra)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
         input, weight = ctx.saved_tensors
         needs = ctx.needs_input_grad[1], ctx.needs_input_grad[2], ctx.has_bias and ctx.needs_input_grad[3]
-        grads = ctx.kernels.backward(grad_output.contiguous(), input, weight, ctx.geometry, needs)
-        return (None, *grads, None)
+        grads = ctx.kernels.backward(grad_output.contiguous(), input, weight, *ctx.extra, needs)
+        return (None, *grads, *(None for _ in ctx.extra))
 
 
 class MaxPool2d(Function):
@@ -148,22 +154,6 @@ class FromOutput(Function):
     def backward(ctx, grad_output):
         (output,) = ctx.saved_tensors
         return None, ctx.kernels.backward(grad_output.contiguous(), output)
-
-
-class Linear(Function):
-    @staticmethod
-    def forward(ctx, kernels, input, weight, bias):
-        ctx.kernels, ctx.has_bias = kernels, bias is not None
-        _, needs_input, needs_weight, _ = ctx.needs_input_grad
-        ctx.save_for_backward(input if needs_weight else None, weight if needs_input else None)
-        return kernels.forward(input, weight, bias)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        input, weight = ctx.saved_tensors
-        needs = ctx.needs_input_grad[1], ctx.needs_input_grad[2], ctx.has_bias and ctx.needs_input_grad[3]
-        return (None, *ctx.kernels.backward(grad_output.contiguous(), input, weight, needs))
 
 
 class Flatten(Function):
@@ -232,7 +222,7 @@ def conv2d_op(kernels: Kernels):
         """
         stride, padding = checks.conv2d_args(input, weight, bias, stride, padding)
         geometry = Window.of(input.shape, weight.shape[0], weight.shape[2:], stride, padding)
-        return Conv2d.apply(kernels, input, weight, bias, geometry)
+        return WeightedSum.apply(kernels, input, weight, bias, geometry)
 
     conv2d.kernels = kernels
     return conv2d
@@ -268,7 +258,7 @@ def linear_op(kernels: Kernels):
         """Fully connected layer, y = x w^T + b: input [*, D], weight [P, D], bias [P] -> output [*, P]."""
         checks.linear_args(input, weight, bias)
         rows = input.reshape(-1, input.shape[-1])
-        output = Linear.apply(kernels, rows, weight, bias)
+        output = WeightedSum.apply(kernels, rows, weight, bias)
         return output.reshape(*input.shape[:-1], weight.shape[0])
 
     linear.kernels = kernels
