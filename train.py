@@ -36,11 +36,9 @@ from tqdm import tqdm
 from simple_conv_net import data, datasets
 from simple_conv_net.backends import IMPLS
 from simple_conv_net.cli import positive_int
-from simple_conv_net.io import atomic_torch_save, atomic_write_text
+from simple_conv_net.io import CHECKPOINT, FINAL_MODEL, METRICS, atomic_torch_save, atomic_write_text
 from simple_conv_net.model import MODELS, build_model
 from simple_conv_net.optim import SGD, InverseDecay, weight_decay_groups
-
-CHECKPOINT, METRICS, FINAL_MODEL = "checkpoint.pt", "metrics.jsonl", "model.pt"
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -15,6 +15,9 @@ from typing import BinaryIO
 
 import torch
 
+# The files of a run directory: train.py writes them, the report reads them.
+CHECKPOINT, METRICS, FINAL_MODEL = "checkpoint.pt", "metrics.jsonl", "model.pt"
+
 UMASK = os.umask(0o022)
 os.umask(UMASK)  # read the process's umask (the only way is to set it), then put it back
 

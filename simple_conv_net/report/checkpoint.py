@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from .. import data, datasets
 from ..backends import IMPLS
+from ..io import CHECKPOINT
 from ..model import MODELS, build_model
 
 
@@ -20,8 +21,8 @@ class ReportError(Exception):
 
 def find_checkpoint(path) -> Path:
     path = Path(path)
-    if path.is_dir() and (path / "checkpoint.pt").is_file():
-        return path / "checkpoint.pt"
+    if path.is_dir() and (path / CHECKPOINT).is_file():
+        return path / CHECKPOINT
     if not path.exists():
         raise ReportError(f"argument --checkpoint: no such file: {path}")
     if not path.is_file():

@@ -11,7 +11,7 @@ import torch
 
 from .. import datasets
 from ..backends import IMPLS
-from ..io import atomic_write_text
+from ..io import METRICS, atomic_write_text
 from ..summary import count, totals
 from .checkpoint import ReportError, build_from_checkpoint, evaluate, load_checkpoint
 from .figures import (first_conv, plot_confusion, plot_curves, plot_feature_maps, plot_filters, plot_image,
@@ -19,7 +19,6 @@ from .figures import (first_conv, plot_confusion, plot_curves, plot_feature_maps
 from .metrics import accuracy, confusion_matrix, precision_recall
 from .page import percent, render_html
 
-METRICS = "metrics.jsonl"
 MAX_MISCLASSIFIED = 24
 
 
