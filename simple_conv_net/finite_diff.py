@@ -1,8 +1,8 @@
 """Finite-difference check of the hand-written backward passes, for the whole net or one layer.
 
-    python -m simple_conv_net.finite_diff --impl vector [--model simple|lenet|lenet5] [--layer NAME]
-                                          [--entries 32] [--eps 1e-6] [--batch-size 2] [--seed 0]
-                                          [--data random|mnist] [--data-dir DIR] [--input-shape C H W]
+    python -m simple_conv_net.parity --finite-diff --impl vector [--model simple|lenet|lenet5]
+                                     [--layer NAME] [--fd-entries 32] [--batch-size 2] [--seed 0]
+                                     [--data random|mnist] [--data-dir DIR] [--input-shape C H W]
 
 The gradient a backward pass returns is compared with the central difference (seed 004 eq. 5;
 seed 003 section 8, with the symmetric step)
@@ -59,16 +59,13 @@ backward; a row with every sampled entry at a kink checks nothing (checked = 0).
 
 from __future__ import annotations
 
-import argparse
 import copy
-import sys
 import zlib
 from dataclasses import dataclass
 
 import torch
 
-from .backends import IMPLS
-from .model import MODELS, OpsNet, build_model
+from .model import OpsNet, build_model
 
 TOLERANCE = 1e-6
 EPS = 1e-6
@@ -252,47 +249,3 @@ def finite_diff_report(impl: str, model: str = "simple", dtype: torch.dtype = to
               f"{'all' if entries is None else f'at most {entries}'} entries per tensor")
     text = "\n".join([header, format_table(rows), f"{len(rows) - failed} passed, {failed} failed"])
     return rows, text
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m simple_conv_net.finite_diff",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--impl", choices=list(IMPLS), default="vector",
-                        help="implementation whose backward is checked (default: vector; torch checks the checker)")
-    parser.add_argument("--model", choices=list(MODELS), default="simple")
-    parser.add_argument("--layer", default=None, help="one layer by output name (e.g. conv, fc1); default whole net")
-    parser.add_argument("--entries", "--fd-entries", type=int, default=DEFAULT_ENTRIES,
-                        help=f"entries differenced per tensor, seeded sample; 0 for all (default: {DEFAULT_ENTRIES})")
-    parser.add_argument("--eps", type=float, default=EPS, help=f"finite-difference step (default: {EPS:g})")
-    parser.add_argument("--batch-size", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", choices=["mnist", "random"], default="random",
-                        help="random (default) or the first MNIST test images (whose max-pool ties show as kinks)")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"), default=(1, 28, 28))
-    args = parser.parse_args(argv)
-    if args.batch_size < 1:
-        parser.error(f"argument --batch-size: expected a positive integer, got {args.batch_size}")
-    if args.entries < 0:
-        parser.error(f"argument --entries: expected a non-negative integer, got {args.entries}")
-    if args.eps <= 0:
-        parser.error(f"argument --eps: expected a positive number, got {args.eps}")
-    return args
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    from .data import MNISTNotFoundError
-    try:
-        rows, text = finite_diff_report(args.impl, args.model, torch.float64, args.layer, args.entries or None,
-                                        batch_size=args.batch_size, seed=args.seed, data=args.data,
-                                        data_dir=args.data_dir, input_shape=args.input_shape, eps=args.eps)
-    except (ValueError, MNISTNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(text)
-    return 0 if all(row.passed for row in rows) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
