@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import ENV_VAR
+from .data import ENV_VAR, given_data_dir
 from .io import atomic_write_bytes
 
 # Per-channel mean and standard deviation of the 50000 training images' pixels
@@ -77,13 +77,9 @@ def _files(kind: str) -> list[str]:
 
 def _candidates(data_dir: str | os.PathLike | None) -> tuple[list[tuple[Path, str]], str]:
     """``(directory, kind)`` pairs to try, binary first, and the source they came from."""
-    if data_dir is not None:
-        base, source = Path(data_dir).expanduser(), "data_dir / --data-dir"
-    elif os.environ.get(ENV_VAR):
-        base, source = Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}"
-    else:
-        base, source = Path("data"), "default location ./data"
-    base = base.resolve()
+    base, source = given_data_dir(data_dir)
+    if base is None:
+        base, source = Path("data").resolve(), "default location ./data"
     pairs = [(base / DIRS[kind], kind) for kind in DIRS] + [(base, kind) for kind in DIRS]
     pairs.sort(key=lambda pair: pair[1] != "bin")  # stable: every binary candidate first
     return pairs, source

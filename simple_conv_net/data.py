@@ -103,18 +103,25 @@ def _file_in(directory: Path, name: str) -> Path | None:
     return None
 
 
+def given_data_dir(data_dir: str | os.PathLike | None) -> tuple[Path | None, str]:
+    """The directory the user named, and how: ``--data-dir`` first, else ``$SIMPLE_CONV_NET_DATA``;
+    (None, "default locations") when neither is given. A named directory is the only one searched,
+    so a mistyped one is an error rather than a silent fallback (every dataset follows this rule)."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser().resolve(), "data_dir / --data-dir"
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser().resolve(), f"${ENV_VAR}"
+    return None, "default locations"
+
+
 def _candidates(data_dir: str | os.PathLike | None) -> tuple[list[Path], str]:
     """The directories to search, and the source they came from."""
-    if data_dir is not None:
-        base, source = Path(data_dir).expanduser(), "data_dir / --data-dir"
-    elif os.environ.get(ENV_VAR):
-        base, source = Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}"
-    else:
+    base, source = given_data_dir(data_dir)
+    if base is None:
         cwd_data = Path("data")
         defaults = [cwd_data, cwd_data / "MNIST" / "raw", Path("..") / "shared" / "mnist", REPO_SHARED_DIR]
-        unique = list(dict.fromkeys(path.resolve() for path in defaults))
-        return unique, "default locations"
-    return [base.resolve(), (base / "MNIST" / "raw").resolve()], source
+        return list(dict.fromkeys(path.resolve() for path in defaults)), source
+    return [base, base / "MNIST" / "raw"], source
 
 
 def find_mnist(data_dir: str | os.PathLike | None = None) -> Path:
