@@ -172,7 +172,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="device of both nets (default: cuda when available, else cpu)")
-    parser.add_argument("--batch-size", type=int, default=None,
+    parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="images in the batch (default: 64; 2 with --finite-diff, which runs the net twice per entry)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights (and of the random batch)")
     parser.add_argument("--data", choices=["mnist", "random"], default="mnist",
@@ -199,8 +199,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("argument --layer: an option of --finite-diff only")
     if args.batch_size is None:
         args.batch_size = 2 if args.finite_diff else 64
-    if args.batch_size < 1:
-        parser.error(f"argument --batch-size: expected a positive integer, got {args.batch_size}")
     return args
 
 

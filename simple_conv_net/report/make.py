@@ -11,6 +11,7 @@ import torch
 
 from .. import datasets
 from ..backends import IMPLS
+from ..cli import positive_int
 from ..io import METRICS, atomic_write_text
 from ..summary import count, totals
 from .checkpoint import ReportError, build_from_checkpoint, evaluate, load_checkpoint
@@ -146,12 +147,11 @@ def main(argv=None) -> int:
                         help="test image whose feature maps are drawn (default: 0, the first)")
     parser.add_argument("--test-samples", type=int, default=None, metavar="N",
                         help="evaluate the first N test images only (default: all)")
-    parser.add_argument("--batch-size", type=int, default=1000, metavar="N", help="evaluation batch (default: 1000)")
+    parser.add_argument("--batch-size", type=positive_int, default=1000, metavar="N",
+                        help="evaluation batch (default: 1000)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="torch device (default: cuda when available, else cpu)")
     args = parser.parse_args(argv)
-    if args.batch_size < 1:
-        parser.error(f"argument --batch-size: expected a positive integer, got {args.batch_size}")
     try:
         report = make_report(args.checkpoint, args.impl, args.out, args.data_dir, args.image_index,
                              args.test_samples, args.batch_size, args.device)
