@@ -86,15 +86,15 @@ def first_conv(model) -> tuple[str, nn.Conv2d]:
     raise ReportError(f"{type(model).__name__} has no convolution layer")
 
 
-def plot_filters(weight: torch.Tensor, title: str, path: Path) -> dict:
-    """One panel per output channel; three input channels as RGB, else their mean, grey, each scaled alone."""
+def _panels(panels: list, title: str, path: Path, inches: float) -> dict:
+    """(image, cmap) pairs, one panel each, titled by its index, on a grid of up to 10 columns."""
     plt = _pyplot()
-    rows, columns = _grid(len(weight), 10)
-    fig, axes = plt.subplots(rows, columns, figsize=(1.1 * columns, 1.1 * rows + 0.5), squeeze=False)
+    rows, columns = _grid(len(panels), 10)
+    fig, axes = plt.subplots(rows, columns, figsize=(inches * columns, inches * rows + 0.5), squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
-        if k < len(weight):
-            image, cmap = _display(weight[k])
+        if k < len(panels):
+            image, cmap = panels[k]
             ax.imshow(image, cmap=cmap, interpolation="nearest")
             ax.set_title(str(k), fontsize=7)
     fig.suptitle(title, fontsize=9)
@@ -102,19 +102,14 @@ def plot_filters(weight: torch.Tensor, title: str, path: Path) -> dict:
     return save_figure(fig, path)
 
 
+def plot_filters(weight: torch.Tensor, title: str, path: Path) -> dict:
+    """One panel per output channel; three input channels as RGB, else their mean, grey, each scaled alone."""
+    return _panels([_display(w) for w in weight], title, path, inches=1.1)
+
+
 def plot_feature_maps(maps: torch.Tensor, title: str, path: Path) -> dict:
     """maps [C, H, W]: every channel on one figure, each panel scaled alone."""
-    plt = _pyplot()
-    rows, columns = _grid(len(maps), 10)
-    fig, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.2 * rows + 0.5), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < len(maps):
-            ax.imshow(maps[k].float().cpu().numpy(), cmap="gray", interpolation="nearest")
-            ax.set_title(str(k), fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return _panels([(m.float().cpu().numpy(), "gray") for m in maps], title, path, inches=1.2)
 
 
 def plot_image(image: torch.Tensor, title: str, path: Path) -> dict:
