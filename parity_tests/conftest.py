@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
-from simple_conv_net.parity import TOLERANCE, compare
+from simple_conv_net.compare import compare
 
 CUSTOM_IMPLS = ("vector", "scalar")
 DTYPES = (torch.float32, torch.float64)
@@ -48,30 +48,45 @@ def dtype(request):
     return request.param
 
 
-def assert_close(name, reference, candidate, dtype=None):
-    """Fail with the parity row when ``candidate`` is not within the dtype's tolerance of ``reference``."""
-    dtype = dtype or reference.dtype
-    row = compare("check", name, reference, candidate, TOLERANCE[dtype])
-    assert row.passed, (f"{name}: max rel {row.max_rel:.3e} > tol {row.tolerance:.0e} "
-                        f"(max abs {row.max_abs:.3e}, shape {list(row.shape)})")
+def assert_close(name, truth, candidate, native=None, dtype=None):
+    """Fail with the comparison when ``candidate`` does not match ``truth`` (simple_conv_net.compare's rule)."""
+    result = compare(truth, candidate, native, dtype)
+    assert result.passed, (f"{name}: {result.problem or ''} max rel {result.max_rel:.3e} > tol {result.tolerance:.0e} "
+                           f"(max abs {result.max_abs:.3e}, shape {list(result.shape)}, worst {result.worst}, "
+                           f"first beyond tol {result.first})")
 
 
-def assert_same_gradients(custom_fn, native_fn, inputs, seed=12345, device="cpu"):
+def _leaves(inputs, device="cpu", dtype=None):
+    """Fresh leaf copies of ``inputs`` (floating ones requiring grad, cast to ``dtype`` if given)."""
+    def leaf(t):
+        if not isinstance(t, torch.Tensor):
+            return t
+        t = t.detach().clone().to(device)
+        if dtype is not None and t.is_floating_point():
+            t = t.to(dtype)
+        return t.requires_grad_(t.is_floating_point())
+    return [leaf(t) for t in inputs]
+
+
+def assert_same_gradients(custom_fn, native_fn, inputs, seed=12345, device="cpu", truth_fn=None):
     """Forward outputs and the gradients wrt every floating input agree between the two functions;
-    the custom one runs on ``device``, native PyTorch on the CPU."""
-    leaves = [t.detach().clone().to(device).requires_grad_(t.is_floating_point()) if isinstance(t, torch.Tensor) else t
-              for t in inputs]
-    twins = [t.detach().clone().requires_grad_(t.is_floating_point()) if isinstance(t, torch.Tensor) else t
-             for t in inputs]
+    the custom one runs on ``device``, native PyTorch on the CPU, in float64 for the truth and in
+    the inputs' dtype for its own error (simple_conv_net.compare). ``truth_fn`` (default
+    ``native_fn``) makes the float64 truth, for a native function with side effects of its own."""
+    leaves = _leaves(inputs, device)
+    twins = _leaves(inputs)
+    truths = _leaves(inputs, dtype=torch.float64)
     out = custom_fn(*leaves)
     ref = native_fn(*twins)
+    true = (truth_fn or native_fn)(*truths)
     assert out.dtype == ref.dtype, f"output dtype {out.dtype} != native {ref.dtype}"
     assert out.device.type == torch.device(device).type, f"output on {out.device}, input on {device}"
-    assert_close("forward", ref, out.cpu())
+    assert_close("forward", true, out.cpu(), ref)
     grad = torch.randn(ref.shape, generator=torch.Generator().manual_seed(seed), dtype=ref.dtype)
     wrt = [i for i, t in enumerate(leaves) if isinstance(t, torch.Tensor) and t.requires_grad]
     grads = torch.autograd.grad(out, [leaves[i] for i in wrt], grad.to(device))
     ref_grads = torch.autograd.grad(ref, [twins[i] for i in wrt], grad)
-    for i, g, r in zip(wrt, grads, ref_grads):
+    true_grads = torch.autograd.grad(true, [truths[i] for i in wrt], grad.double())
+    for i, g, r, t in zip(wrt, grads, ref_grads, true_grads):
         assert g.dtype == r.dtype
-        assert_close(f"grad of input {i}", r, g.cpu())
+        assert_close(f"grad of input {i}", t, g.cpu(), r)

@@ -241,7 +241,7 @@ def test_conv_input_grad_is_a_conv_with_flipped_kernels(impl, dtype, n, c_in, c_
     as_conv = ops.conv2d(grad_y, weight.flip(2, 3).transpose(0, 1).contiguous(), None, 1,
                          (k_h - 1 - padding, k_w - 1 - padding))
     assert as_conv.shape == x.shape
-    assert_close("grad_x vs conv of padded grad_y", grad_x, as_conv, dtype)
+    assert_close("grad_x vs conv of padded grad_y", grad_x, as_conv, dtype=dtype)
 
 
 def test_handout_1d_example(impl):

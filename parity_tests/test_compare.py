@@ -1,0 +1,99 @@
+"""The one definition of "matches" (simple_conv_net.compare): the measure, non-finite entries, the tolerance rule."""
+
+import numpy as np
+import pytest
+import torch
+
+from simple_conv_net import parity
+from simple_conv_net.compare import NATIVE_SLACK, TOLERANCE, compare, tolerance
+from simple_conv_net.functions import Kernels, conv2d_op
+
+
+def test_measure_is_relative_to_the_largest_truth_value():
+    truth = torch.tensor([1e-9, 2.0, -4.0], dtype=torch.float64)
+    result = compare(truth, torch.tensor([2e-9, 2.0, -4.0 + 4e-6]))
+    assert result.max_abs == pytest.approx(4e-6, rel=0.02)     # float32's own rounding of -4 + 4e-6
+    assert result.max_rel == pytest.approx(1e-6, rel=0.02)
+    assert result.passed and result.tolerance == TOLERANCE[torch.float32]
+    assert result.worst[0] == (2,)
+
+
+def test_first_entry_beyond_the_tolerance_names_index_and_values():
+    truth = torch.arange(12, dtype=torch.float64).reshape(3, 4)
+    candidate = truth.clone().float()
+    candidate[1, 2] += 0.5
+    candidate[2, 3] += 1.0
+    result = compare(truth, candidate)
+    assert not result.passed
+    assert result.first == ((1, 2), 6.5, 6.0)
+    assert result.worst == ((2, 3), 12.0, 11.0)
+
+
+@pytest.mark.parametrize("special", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_entries_match_only_exactly(special):
+    truth = torch.tensor([1.0, special, 3.0], dtype=torch.float64)
+    assert compare(truth, truth.float()).passed
+    for wrong in (0.0, -special if special == special else 1.0):
+        candidate = truth.clone().float()
+        candidate[1] = wrong
+        result = compare(truth, candidate)
+        assert not result.passed and "non-finite" in result.problem
+
+
+def test_a_non_finite_candidate_where_the_truth_is_finite_fails():
+    truth = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    for bad in (float("nan"), float("inf")):
+        result = compare(truth, torch.tensor([1.0, bad]))
+        assert not result.passed and result.first[0] == (1,)
+
+
+def test_a_shape_mismatch_is_a_problem_not_a_crash():
+    result = compare(torch.zeros(2, 3), torch.zeros(3, 2))
+    assert not result.passed and "shape (3, 2), expected (2, 3)" in result.problem
+
+
+def test_float32_tolerance_widens_with_native_error_only():
+    assert tolerance(torch.float32) == 1e-5
+    assert tolerance(torch.float32, native_rel=1e-7) == 1e-5
+    assert tolerance(torch.float32, native_rel=1e-4) == pytest.approx(NATIVE_SLACK * 1e-4)
+    assert tolerance(torch.float64, native_rel=1e-4) == 1e-10
+    with pytest.raises(ValueError, match="float32 or float64"):
+        tolerance(torch.float16)
+
+
+def test_a_long_float32_sum_is_judged_against_float64_and_native_rounding():
+    """A million float32 terms added in order round far beyond 1e-5 of the true sum (1.1e-4 here).
+    Judged against the float64 truth, with native's own error known, a candidate as accurate as
+    native passes (in either order); one that lost 1% of the terms does not."""
+    terms = (torch.rand(1_000_000, generator=torch.Generator().manual_seed(0)) * 0.2).numpy()
+    truth = torch.tensor([terms.astype(np.float64).sum()])
+    native = torch.from_numpy(np.add.accumulate(terms)[-1:].copy())            # float32, one term at a time
+    reversed_order = torch.from_numpy(np.add.accumulate(terms[::-1])[-1:].copy())
+    assert compare(truth, native).max_rel > TOLERANCE[torch.float32], "the old rule's false alarm, else vacuous"
+    assert compare(truth, reversed_order, native).passed
+    assert compare(truth, torch.from_numpy(terms).sum().reshape(1), native).passed
+    assert not compare(truth, native - float(terms[:10_000].sum()), native).passed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("impl", ["vector", "scalar"])
+def test_parity_at_batch_2000_passes_correct_code_and_fails_a_sign_flip(impl, monkeypatch):
+    """Before the float64 truth, batch 2000 (one thread) failed vector's conv weight gradient at 1.3e-5
+    against native float32, whose own error there is 1.3e-5. Now it passes, and a flipped sign in one
+    backward still fails."""
+    torch.set_num_threads(1)
+    x, target = parity.make_batch("mnist", 2000, torch.float32, seed=0)
+    rows = parity.parity_rows(impl, x, target)
+    assert all(row.passed for row in rows), parity.format_table(rows)
+    assert max(row.native_rel for row in rows) > 1e-5, "native's own error must exceed 1e-5 here, or the test is vacuous"
+
+    import vector_ops
+    from vector_ops.conv2d import conv2d_backward, conv2d_forward
+
+    def flipped(*args):
+        grad_x, grad_w, grad_b = conv2d_backward(*args)
+        return grad_x, -grad_w, grad_b
+
+    monkeypatch.setattr(vector_ops, "conv2d", conv2d_op(Kernels(conv2d_forward, flipped)))
+    rows = parity.parity_rows("vector", x, target)
+    assert {row.name for row in rows if not row.passed} == {"conv_layer.weight"}
