@@ -159,3 +159,29 @@ def test_relu_special_values(impl):
     y.backward(grad)
     y_ref.backward(grad)
     torch.testing.assert_close(ours.grad, native.grad, equal_nan=True)
+
+
+INF, NAN = float("inf"), float("nan")
+POOL_SPECIAL_CASES = {
+    # a window whose maximum is -inf and that touches the padding: its first element inside the image wins
+    "-inf-window-by-padding": ([[1.0, 2, 3, 4], [-INF, -INF, 5, 6], [-INF, -INF, 7, 8]], 3, 2, 1),
+    "-inf-corner-by-padding": ([[-INF, 2.0], [3.0, 4.0]], 2, 1, 1),
+    "two-nans-in-a-window": ([[NAN, 2.0], [3.0, NAN]], 2, 2, 0),   # the last NaN in window order wins
+    "nan-and-ties": ([[1.0, NAN, 1.0], [NAN, 1.0, 1.0], [1.0, 1.0, 1.0]], 2, 1, 1),
+}
+
+
+@pytest.mark.parametrize("case", POOL_SPECIAL_CASES.values(), ids=POOL_SPECIAL_CASES.keys())
+def test_max_pool2d_sends_the_gradient_where_torch_does(impl, case):
+    """Infinities, NaNs and padding in one window: value and gradient element as PyTorch's kernels pick them."""
+    plane, kernel_size, stride, padding = case
+    x = torch.tensor([[plane]], dtype=torch.float64)
+    assert_same_gradients(lambda x: get_ops(impl).max_pool2d(x, kernel_size, stride, padding),
+                          lambda x: F.max_pool2d(x, kernel_size, stride, padding), [x])
+
+
+def test_max_pool2d_of_an_empty_batch(impl):
+    x = torch.zeros(0, 2, 4, 4, requires_grad=True)
+    y = get_ops(impl).max_pool2d(x, 2)
+    y.sum().backward()
+    assert y.shape == (0, 2, 2, 2) and x.grad.shape == x.shape

@@ -1,6 +1,12 @@
-"""Property tests: conv2d and max_pool2d against native PyTorch over random shapes, strides and paddings.
+"""Property tests: every op of both impls against native PyTorch over random shapes, strides and paddings,
+filled with normal values, ties (small integers, exact zeros among them) and the special values NaN,
++inf and -inf, drawn together, in forward and backward.
 
-Quick by default; ``pytest --hypothesis-profile=thorough`` runs 500 examples per property.
+Quick by default (25 examples per property); ``pytest --hypothesis-profile=thorough`` runs 500.
+
+Infinite and NaN values go into the data an op reads (the input, the log-probabilities), never into
+its weights: scalar conv2d skips the terms that read padding where native PyTorch multiplies zero by
+the weight, which differs only for an infinite or NaN weight (0 * inf is NaN; see scalar_ops/conv2d.py).
 """
 
 import torch
@@ -11,6 +17,30 @@ from hypothesis import strategies as st
 from conftest import assert_same_gradients
 from simple_conv_net.backends import get_ops
 
+SPECIAL = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
+DTYPES = st.sampled_from([torch.float32, torch.float64])
+
+
+@st.composite
+def fills(draw):
+    """How to fill a tensor: normal or tied (integers 0..2) values, then a share of special values."""
+    return dict(seed=draw(st.integers(0, 2**16)), ties=draw(st.booleans()),
+                specials=draw(st.lists(st.sampled_from(sorted(SPECIAL)), max_size=3, unique=True)),
+                rate=draw(st.sampled_from([0.05, 0.3, 1.0])))
+
+
+def filled(shape, dtype, fill):
+    g = torch.Generator().manual_seed(fill["seed"])
+    x = (torch.randint(0, 3, shape, generator=g).to(dtype) if fill["ties"]
+         else torch.randn(*shape, generator=g, dtype=dtype))
+    for name in fill["specials"]:
+        x[torch.rand(shape, generator=g) < fill["rate"] / len(fill["specials"])] = SPECIAL[name]
+    return x
+
+
+def normal(*shape, dtype, seed):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
 
 @st.composite
 def conv_cases(draw):
@@ -20,8 +50,7 @@ def conv_cases(draw):
     w = draw(st.integers(max(1, k_w - 2 * p_w), 9))
     return dict(n=draw(st.integers(1, 3)), c_in=draw(st.integers(1, 3)), c_out=draw(st.integers(1, 3)),
                 h=h, w=w, kernel=(k_h, k_w), stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
-                padding=(p_h, p_w), bias=draw(st.booleans()), seed=draw(st.integers(0, 2**16)),
-                dtype=draw(st.sampled_from([torch.float32, torch.float64])))
+                padding=(p_h, p_w), bias=draw(st.booleans()), fill=draw(fills()), dtype=draw(DTYPES))
 
 
 @st.composite
@@ -31,35 +60,89 @@ def pool_cases(draw):
     return dict(n=draw(st.integers(1, 3)), c=draw(st.integers(1, 3)),
                 h=draw(st.integers(max(1, k_h - 2 * p_h), 9)), w=draw(st.integers(max(1, k_w - 2 * p_w), 9)),
                 kernel=(k_h, k_w), stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), padding=(p_h, p_w),
-                ties=draw(st.booleans()), seed=draw(st.integers(0, 2**16)),
-                dtype=draw(st.sampled_from([torch.float32, torch.float64])))
+                fill=draw(fills()), dtype=draw(DTYPES))
 
 
-def _check_conv(impl, case):
-    g = torch.Generator().manual_seed(case["seed"])
-    x = torch.randn(case["n"], case["c_in"], case["h"], case["w"], generator=g, dtype=case["dtype"])
-    weight = torch.randn(case["c_out"], case["c_in"], *case["kernel"], generator=g, dtype=case["dtype"])
-    bias = torch.randn(case["c_out"], generator=g, dtype=case["dtype"]) if case["bias"] else None
+@st.composite
+def matrix_cases(draw):
+    """A [rows, columns] input (rows may be 1), a fill and a dtype: relu, linear, log_softmax, nll_loss."""
+    return dict(shape=(draw(st.integers(1, 5)), draw(st.integers(1, 7))), out=draw(st.integers(1, 4)),
+                fill=draw(fills()), dtype=draw(DTYPES), bias=draw(st.booleans()))
+
+
+@st.composite
+def batch_norm_cases(draw):
+    """At least 3 values per channel: with M = 2, training mode's input gradient is zero up to eps (the
+    projection g - mean(g) - x_hat mean(g x_hat) removes both dimensions), so every float32 digit of it
+    is rounding noise and no float32 computation is closer to the truth than another."""
+    shape = (draw(st.integers(3, 4)), draw(st.integers(1, 3)), *draw(st.lists(st.integers(1, 3), max_size=2)))
+    return dict(shape=tuple(shape), fill=draw(fills()), dtype=draw(DTYPES), training=draw(st.booleans()),
+                affine=draw(st.booleans()))
+
+
+@given(case=conv_cases())
+def test_conv2d_property(impl, case):
+    dtype = case["dtype"]
+    x = filled((case["n"], case["c_in"], case["h"], case["w"]), dtype, case["fill"])
+    weight = normal(case["c_out"], case["c_in"], *case["kernel"], dtype=dtype, seed=1)
+    bias = normal(case["c_out"], dtype=dtype, seed=2) if case["bias"] else None
     stride, padding, conv2d = case["stride"], case["padding"], get_ops(impl).conv2d
     assert_same_gradients(lambda x, w, b: conv2d(x, w, b, stride, padding),
                           lambda x, w, b: F.conv2d(x, w, b, stride, padding), [x, weight, bias])
 
 
-def _check_pool(impl, case):
-    g = torch.Generator().manual_seed(case["seed"])
-    shape = (case["n"], case["c"], case["h"], case["w"])
-    x = (torch.randint(0, 3, shape, generator=g).to(case["dtype"]) if case["ties"]
-         else torch.randn(*shape, generator=g, dtype=case["dtype"]))
+@given(case=pool_cases())
+def test_max_pool2d_property(impl, case):
+    x = filled((case["n"], case["c"], case["h"], case["w"]), case["dtype"], case["fill"])
     kernel, stride, padding, max_pool2d = case["kernel"], case["stride"], case["padding"], get_ops(impl).max_pool2d
     assert_same_gradients(lambda x: max_pool2d(x, kernel, stride, padding),
                           lambda x: F.max_pool2d(x, kernel, stride, padding), [x])
 
 
-@given(case=conv_cases())
-def test_conv2d_property(impl, case):
-    _check_conv(impl, case)
+@given(case=matrix_cases())
+def test_relu_property(impl, case):
+    assert_same_gradients(get_ops(impl).relu, F.relu, [filled(case["shape"], case["dtype"], case["fill"])])
+
+
+@given(case=matrix_cases())
+def test_linear_property(impl, case):
+    x = filled(case["shape"], case["dtype"], case["fill"])
+    weight = normal(case["out"], case["shape"][1], dtype=case["dtype"], seed=1)
+    bias = normal(case["out"], dtype=case["dtype"], seed=2) if case["bias"] else None
+    assert_same_gradients(get_ops(impl).linear, F.linear, [x, weight, bias])
+
+
+@given(case=matrix_cases())
+def test_log_softmax_property(impl, case):
+    assert_same_gradients(lambda x: get_ops(impl).log_softmax(x, 1), lambda x: F.log_softmax(x, 1),
+                          [filled(case["shape"], case["dtype"], case["fill"])])
+
+
+@given(case=matrix_cases(), reduction=st.sampled_from(["mean", "sum", "none"]))
+def test_nll_loss_property(impl, case, reduction):
+    x = filled(case["shape"], case["dtype"], case["fill"])
+    target = torch.randint(0, case["shape"][1], case["shape"][:1], generator=torch.Generator().manual_seed(3))
+    assert_same_gradients(lambda x, t: get_ops(impl).nll_loss(x, t, reduction=reduction),
+                          lambda x, t: F.nll_loss(x, t, reduction=reduction), [x, target])
 
 
 @given(case=pool_cases())
-def test_max_pool2d_property(impl, case):
-    _check_pool(impl, case)
+def test_flatten_property(impl, case):
+    x = filled((case["n"], case["c"], case["h"], case["w"]), case["dtype"], case["fill"])
+    assert_same_gradients(lambda x: get_ops(impl).flatten(x, 1), lambda x: torch.flatten(x, 1), [x])
+
+
+@given(case=batch_norm_cases())
+def test_batch_norm_property(impl, case):
+    dtype, channels = case["dtype"], case["shape"][1]
+    x = filled(case["shape"], dtype, case["fill"])
+    weight = normal(channels, dtype=dtype, seed=1) if case["affine"] else None
+    bias = normal(channels, dtype=dtype, seed=2) if case["affine"] else None
+    stats = {key: (normal(channels, dtype=torch.float64, seed=3), normal(channels, dtype=torch.float64, seed=4).abs())
+             for key in ("ours", "native", "truth")}
+    ours, native, truth = ([t.to(dtype if key != "truth" else torch.float64) for t in stats[key]]
+                           for key in ("ours", "native", "truth"))
+    training = case["training"]
+    assert_same_gradients(lambda x, w, b: get_ops(impl).batch_norm(x, *ours, w, b, training, 0.1, 1e-5),
+                          lambda x, w, b: F.batch_norm(x, *native, w, b, training, 0.1, 1e-5), [x, weight, bias],
+                          truth_fn=lambda x, w, b: F.batch_norm(x, *truth, w, b, training, 0.1, 1e-5))

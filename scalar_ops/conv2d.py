@@ -4,6 +4,9 @@
 
 for 0 <= n < N, 0 <= co < C_out, 0 <= m < H_out, 0 <= l < W_out, 0 <= ci < C_in,
 0 <= i < K_h, 0 <= j < K_w; an input position outside the image reads the zero padding.
+The terms that read padding are skipped, not multiplied by zero: the same sum for any finite
+weight. (For an infinite or NaN weight, 0 * w is NaN in IEEE arithmetic, which native PyTorch
+and vector_ops, multiplying the padding, put in the border outputs and these loops do not.)
 
 One multiply-add at a time. The loops are ordered so the innermost one walks a row of
 the output or input (contiguous memory) and the terms that would read zero padding are
