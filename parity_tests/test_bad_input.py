@@ -24,7 +24,12 @@ CASES = {
                               ["'padding'", ">= 0"]),
     "conv-stride-type": ("conv2d", (t(1, 1, 8, 8), t(2, 1, 3, 3)), {"stride": 1.5}, TypeError, ["'stride'"]),
     "conv-int-dtype": ("conv2d", (torch.zeros(1, 1, 8, 8, dtype=torch.int64), t(2, 1, 3, 3)), {}, TypeError,
-                       ["'input'", "floating", "int64"]),
+                       ["'input'", "float32 or float64", "int64"]),
+    "conv-half": ("conv2d", (t(1, 1, 8, 8, dtype=torch.float16), t(2, 1, 3, 3, dtype=torch.float16)), {}, TypeError,
+                  ["'input'", "float16", "half precision is not supported"]),
+    "conv-no-input-channels": ("conv2d", (t(2, 0, 5, 5), t(2, 0, 3, 3)), {}, ValueError,
+                               ["'input'", "every size but the batch non-zero", "(2, 0, 5, 5)"]),
+    "conv-no-filters": ("conv2d", (t(2, 1, 5, 5), t(0, 1, 3, 3)), {}, ValueError, ["'weight'", "(0, 1, 3, 3)"]),
     "conv-mixed-dtype": ("conv2d", (t(1, 1, 8, 8), t(2, 1, 3, 3, dtype=f64)), {}, TypeError,
                          ["'weight'", "float32", "float64"]),
     "conv-not-tensor": ("conv2d", ([[1.0]], t(2, 1, 3, 3)), {}, TypeError, ["'input'", "list"]),
@@ -32,7 +37,9 @@ CASES = {
     "pool-padding": ("max_pool2d", (t(1, 1, 8, 8), 2), {"padding": 2}, ValueError, ["'padding'", "half"]),
     "pool-stride": ("max_pool2d", (t(1, 1, 8, 8), 2), {"stride": 0}, ValueError, ["'stride'"]),
     "pool-kernel-too-big": ("max_pool2d", (t(1, 1, 3, 3), 5), {}, ValueError, ["'kernel_size'"]),
+    "pool-no-channels": ("max_pool2d", (t(2, 0, 4, 4), 2), {}, ValueError, ["'input'", "(2, 0, 4, 4)"]),
     "relu-int": ("relu", (torch.zeros(3, dtype=torch.int32),), {}, TypeError, ["'input'", "int32"]),
+    "relu-bfloat16": ("relu", (torch.zeros(3, dtype=torch.bfloat16),), {}, TypeError, ["'input'", "bfloat16"]),
     "linear-features": ("linear", (t(2, 5), t(3, 4)), {}, ValueError, ["'input'", "in_features = 4"]),
     "linear-bias": ("linear", (t(2, 4), t(3, 4), t(4)), {}, ValueError, ["'bias'", "out_features = 3"]),
     "linear-mixed-dtype": ("linear", (t(2, 4), t(3, 4), t(3, dtype=f64)), {}, TypeError, ["'bias'"]),
@@ -46,6 +53,8 @@ CASES = {
     "nll-input-ndim": ("nll_loss", (t(2, 3, 4), torch.tensor([0, 1])), {}, ValueError, ["'input'", "2-D"]),
     "nll-reduction": ("nll_loss", (t(2, 3), torch.tensor([0, 1])), {"reduction": "avg"}, ValueError,
                       ["'reduction'", "'avg'"]),
+    "batch-norm-eps-0-training": ("batch_norm", (t(4, 3), None, None), {"training": True, "eps": 0.0}, ValueError,
+                                  ["'eps'", "> 0 when training", "0.0"]),
 }
 
 
@@ -60,21 +69,60 @@ def test_bad_input_is_named(impl, case):
         assert fragment in message, f"{fragment!r} not in {message!r}"
 
 
-@pytest.mark.parametrize("op", ["conv2d", "max_pool2d", "relu", "linear", "log_softmax"])
-def test_native_rejects_what_we_reject(op):
-    """Our rules are PyTorch's own: native rejects the same calls (so we never refuse a valid one)."""
-    native = get_ops("torch")
-    bad = {"conv2d": ((t(1, 3, 8, 8), t(2, 1, 3, 3)), {}), "max_pool2d": ((t(1, 1, 8, 8), 2), {"padding": 2}),
-           "relu": ((torch.zeros(3, dtype=torch.int32),), {}), "linear": ((t(2, 5), t(3, 4)), {}),
-           "log_softmax": ((t(2, 3), 2), {})}[op]
+NATIVE_REJECTS = {
+    "conv2d": ((t(1, 3, 8, 8), t(2, 1, 3, 3)), {}),
+    "conv2d no filters": ((t(2, 1, 5, 5), t(0, 1, 3, 3)), {}),
+    "max_pool2d": ((t(1, 1, 8, 8), 2), {"padding": 2}),
+    "max_pool2d no channels": ((t(2, 0, 4, 4), 2), {}),
+    "relu": ((torch.zeros(3, dtype=torch.int32),), {}),
+    "linear": ((t(2, 5), t(3, 4)), {}),
+    "log_softmax": ((t(2, 3), 2), {}),
+    "batch_norm eps 0": ((t(4, 3), None, None), {"training": True, "eps": 0.0}),
+}
+
+
+@pytest.mark.parametrize("name", NATIVE_REJECTS)
+def test_native_rejects_what_we_reject(name):
+    """Our rules are PyTorch's own: native rejects the same calls (so we never refuse a valid one).
+    Three rules are ours alone: a floating-point dtype for relu (native accepts ints; the backward needs
+    floats), float32 or float64 (native computes half precision; these ops do not), and conv2d's
+    non-empty input channels (native returns an empty [N, 0, H_out, W_out] for C_in = 0)."""
+    args, kwargs = NATIVE_REJECTS[name]
+    op = getattr(get_ops("torch"), name.split()[0])
     with pytest.raises((RuntimeError, ValueError, TypeError, IndexError)):
-        result = getattr(native, op)(*bad[0], **bad[1])
-        if op == "relu":  # native relu accepts ints; we require floating point for the backward
+        result = op(*args, **kwargs)
+        if name == "relu":
             raise TypeError(result)
 
 
-def test_scalar_kernels_name_an_unsupported_dtype():
-    """float16 is floating point (the shared checks let it through, as vector runs it), but the scalar
-    loops are compiled for float32 and float64 only: the error names the op, the argument and the dtype."""
-    with pytest.raises(TypeError, match=r"scalar_ops\.relu\(\): argument 'input' has dtype torch\.float16"):
-        get_ops("scalar").relu(torch.zeros(3, dtype=torch.float16))
+EDGES = {
+    # name: (op, args, kwargs) that native PyTorch computes; ours must give the same, gradients too
+    "linear-no-in-features": ("linear", (t(3, 0), t(4, 0), torch.ones(4)), {}),
+    "log-softmax-0-D": ("log_softmax", (torch.tensor(2.0), 0), {}),
+    "log-softmax-no-classes": ("log_softmax", (t(3, 0), 1), {}),
+    "log-softmax-no-rows": ("log_softmax", (t(0, 3), 1), {}),
+    "batch-norm-eval-empty-batch": ("batch_norm", (t(0, 3, 4), t(3), torch.ones(3), torch.ones(3), t(3)), {}),
+    "nll-sum-empty-batch": ("nll_loss", (t(0, 3), torch.zeros(0, dtype=torch.int64)), {"reduction": "sum"}),
+    "conv-empty-batch": ("conv2d", (t(0, 1, 5, 5), torch.ones(2, 1, 3, 3)), {}),
+    "pool-empty-batch": ("max_pool2d", (t(0, 2, 4, 4), 2), {}),
+    "relu-0-D": ("relu", (torch.tensor(-1.0),), {}),
+}
+
+
+@pytest.mark.parametrize("case", EDGES.values(), ids=EDGES.keys())
+def test_zero_size_and_0_d_tensors_behave_as_native(impl, case):
+    op, args, kwargs = case
+    native_args = [a.clone().requires_grad_() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+                   for a in args]
+    our_args = [a.clone().requires_grad_() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+                for a in args]
+    expected = getattr(get_ops("torch"), op)(*native_args, **kwargs)
+    result = getattr(get_ops(impl), op)(*our_args, **kwargs)
+    assert result.shape == expected.shape and result.dtype == expected.dtype
+    torch.testing.assert_close(result, expected, equal_nan=True)
+    assert torch.equal(result.signbit(), expected.signbit())  # 0.0, not -0.0
+    result.sum().backward()
+    expected.sum().backward()
+    for ours, theirs in zip(our_args, native_args):
+        if isinstance(ours, torch.Tensor) and ours.requires_grad:
+            torch.testing.assert_close(ours.grad, theirs.grad)

@@ -38,11 +38,14 @@ def test_batch_norm_without_running_stats(impl):
 
 
 def test_handout_worked_example(impl):
-    """Seed 001 Q2: 3 features x mini-batch of 4, eps = 0, gamma = 1, beta = (0, -10, 10)."""
+    """Seed 001 Q2: 3 features x mini-batch of 4, eps = 0, gamma = 1, beta = (0, -10, 10).
+
+    Training mode refuses eps = 0, as PyTorch does (a channel of equal values would give 0/0); eps = 1e-30
+    vanishes against these variances (1 and 25) in float64, so this computes the handout's eps = 0 exactly."""
     z = torch.tensor([[12.0, 14, 14, 12], [0, 10, 10, 0], [-5, 5, 5, -5]], dtype=torch.float64).T  # [4, 3]
     running_mean, running_var = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
     gamma, beta = torch.ones(3, dtype=torch.float64), torch.tensor([0.0, -10, 10], dtype=torch.float64)
-    z_tilde = get_ops(impl).batch_norm(z, running_mean, running_var, gamma, beta, True, 0.1, 0.0)
+    z_tilde = get_ops(impl).batch_norm(z, running_mean, running_var, gamma, beta, True, 0.1, 1e-30)
     # mu = (13, 5, 0), sigma^2 = (1, 25, 25): z_hat = [[-1, 1, 1, -1]] for every feature, then gamma z_hat + beta.
     expected = torch.tensor([[-1.0, 1, 1, -1], [-11, -9, -9, -11], [9, 11, 11, 9]], dtype=torch.float64)
     torch.testing.assert_close(z_tilde.T, expected, rtol=0, atol=1e-15)

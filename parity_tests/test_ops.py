@@ -185,3 +185,26 @@ def test_max_pool2d_of_an_empty_batch(impl):
     y = get_ops(impl).max_pool2d(x, 2)
     y.sum().backward()
     assert y.shape == (0, 2, 2, 2) and x.grad.shape == x.shape
+
+
+SECOND_DERIVATIVES = {
+    "relu": lambda ops, x: ops.relu(x),
+    "conv2d": lambda ops, x: ops.conv2d(x, torch.ones(2, 1, 2, 2, dtype=x.dtype)),
+    "max_pool2d": lambda ops, x: ops.max_pool2d(x, 2),
+    "linear": lambda ops, x: ops.linear(x, torch.ones(3, 4, dtype=x.dtype)),
+    "flatten": lambda ops, x: ops.flatten(x),
+    "log_softmax": lambda ops, x: ops.log_softmax(x, 1),
+    "nll_loss": lambda ops, x: ops.nll_loss(x.reshape(4, 4), torch.zeros(4, dtype=torch.int64)),
+    "batch_norm": lambda ops, x: ops.batch_norm(x, None, None, training=True),
+}
+
+
+@pytest.mark.parametrize("op", SECOND_DERIVATIVES)
+def test_a_second_derivative_is_refused_with_a_message(impl, op):
+    """create_graph=True through any op: a message naming the op and what to use, not a failure elsewhere."""
+    x = random(1, 1, 4, 4, dtype=torch.float64).requires_grad_()
+    y = SECOND_DERIVATIVES[op](get_ops(impl), x)
+    with pytest.raises(RuntimeError, match=rf"{impl}_ops\.{op}: the custom ops are differentiable once.*impl='torch'"):
+        torch.autograd.grad((y * y).sum(), x, create_graph=True)
+    (first,) = torch.autograd.grad((y * y).sum(), x)      # without create_graph: the first derivative as ever
+    assert first.shape == x.shape

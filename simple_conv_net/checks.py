@@ -30,12 +30,25 @@ def require_ndim(op: str, argument: str, tensor: torch.Tensor, ndim: int, layout
         raise _fail(op, argument, f"a {ndim}-D tensor {layout}", _describe(tensor))
 
 
+# The dtypes every op of both impls computes in. Half precision (float16, bfloat16) is refused: the
+# scalar kernels have no arithmetic for it and the parity tolerances are set for these two.
+FLOATING = (torch.float32, torch.float64)
+
+
 def require_floating(op: str, argument: str, tensor: torch.Tensor) -> None:
-    if not tensor.is_floating_point():
+    if tensor.dtype not in FLOATING:
         raise TypeError(
-            f"{op}(): argument '{argument}' expected a floating-point tensor "
-            f"(float32 or float64), got dtype {tensor.dtype}"
+            f"{op}(): argument '{argument}' expected a float32 or float64 tensor, got dtype {tensor.dtype}"
+            + (" (half precision is not supported by these ops)" if tensor.is_floating_point() else "")
         )
+
+
+def require_sizes(op: str, argument: str, tensor: torch.Tensor, layout: str, first: int = 1) -> None:
+    """Every dimension from ``first`` on is non-zero (only the batch may be empty), as PyTorch's
+    convolution and pooling require."""
+    if any(size == 0 for size in tensor.shape[first:]):
+        which = "every size but the batch" if first else "every size"
+        raise _fail(op, argument, f"a tensor {layout} with {which} non-zero", _describe(tensor))
 
 
 def require_same_kind(op: str, reference: str, ref: torch.Tensor, argument: str, tensor: torch.Tensor) -> None:
@@ -73,6 +86,8 @@ def conv2d_args(input, weight, bias, stride, padding) -> tuple[tuple[int, int], 
     require_tensor(op, "weight", weight)
     require_ndim(op, "input", input, 4, "(N, C_in, H, W)")
     require_ndim(op, "weight", weight, 4, "(C_out, C_in, K_h, K_w)")
+    require_sizes(op, "input", input, "(N, C_in, H, W)")
+    require_sizes(op, "weight", weight, "(C_out, C_in, K_h, K_w)", first=0)
     require_floating(op, "input", input)
     require_same_kind(op, "input", input, "weight", weight)
     if input.shape[1] != weight.shape[1]:
@@ -103,6 +118,7 @@ def max_pool2d_args(input, kernel_size, stride, padding):
     op = "max_pool2d"
     require_tensor(op, "input", input)
     require_ndim(op, "input", input, 4, "(N, C, H, W)")
+    require_sizes(op, "input", input, "(N, C, H, W)")
     require_floating(op, "input", input)
     kernel_size = pair(op, "kernel_size", kernel_size, 1)
     stride = kernel_size if stride is None or stride == [] or stride == () else pair(op, "stride", stride, 1)
@@ -233,3 +249,6 @@ def batch_norm_args(input, running_mean, running_var, weight, bias, training, mo
         raise _fail(op, "momentum", "a float in [0, 1]", repr(momentum))
     if not isinstance(eps, (int, float)) or isinstance(eps, bool) or eps < 0:
         raise _fail(op, "eps", "a float >= 0", repr(eps))
+    if training and eps == 0:
+        raise _fail(op, "eps", "a float > 0 when training (a channel of equal values would divide by 0; "
+                               "PyTorch refuses it too)", repr(eps))

@@ -11,8 +11,9 @@ is a parameter::
     conv2d.kernels                             # the pair it runs
 
 The Functions check their arguments (``checks``), save only what the backward
-kernel needs, honour ``ctx.needs_input_grad`` and are ``once_differentiable``:
-the backward kernels are hand-written, so there is no double backward.
+kernel needs, honour ``ctx.needs_input_grad`` and are differentiable once
+(:func:`differentiable_once`): the backward kernels are hand-written and have no
+derivative of their own, so asking for a second derivative is refused with a message.
 
 Kernel contracts (all tensors on one device, one floating dtype; ``geometry`` is
 the :class:`Window` of a sliding-window op, with every size the loops need):
@@ -43,6 +44,8 @@ around them, as the batch dimensions of these ops are independent rows; likewise
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Callable, NamedTuple
 
 import torch
@@ -92,6 +95,33 @@ class Window(NamedTuple):
         return cls(*input_shape, c_out, *kernel_size, *stride, *padding)
 
 
+def differentiable_once(backward):
+    """``once_differentiable``, plus a clear error where a second derivative is asked for.
+
+    ``once_differentiable`` notices a double backward only when an incoming gradient requires grad,
+    which it does not when the first derivative is taken with respect to this op's input; the second
+    ``autograd.grad`` then fails far from here ("element 0 of tensors does not require grad"). The
+    engine runs a backward with grad mode on exactly when the caller asked for create_graph=True, so
+    that is what is checked.
+    """
+    once = once_differentiable(backward)
+
+    @functools.wraps(backward)
+    def run(ctx, *grad_outputs):
+        if torch.is_grad_enabled():
+            forward = ctx.kernels.forward
+            op = f"{forward.__module__.split('.')[0]}.{forward.__name__.removesuffix('_forward')}"
+            raise RuntimeError(
+                f"{op}: the custom ops are differentiable once: their backward "
+                f"is a hand-written kernel with no derivative of its own, so create_graph=True (a second "
+                f"derivative, a gradient penalty, double backward) is not supported. Use impl='torch' (native "
+                f"ops) for higher-order derivatives."
+            )
+        return once(ctx, *grad_outputs)
+
+    return run
+
+
 class Kernels(NamedTuple):
     """The two halves of one op: the arithmetic of the forward and of the backward pass."""
 
@@ -115,7 +145,7 @@ class WeightedSum(Function):
         return kernels.forward(input, weight, bias, *extra)
 
     @staticmethod
-    @once_differentiable
+    @differentiable_once
     def backward(ctx, grad_output):
         input, weight = ctx.saved_tensors
         needs = ctx.needs_input_grad[1], ctx.needs_input_grad[2], ctx.has_bias and ctx.needs_input_grad[3]
@@ -132,7 +162,7 @@ class MaxPool2d(Function):
         return output
 
     @staticmethod
-    @once_differentiable
+    @differentiable_once
     def backward(ctx, grad_output):
         (argmax,) = ctx.saved_tensors
         grad_input = ctx.kernels.backward(grad_output.contiguous(), argmax, ctx.geometry)
@@ -150,7 +180,7 @@ class FromOutput(Function):
         return output
 
     @staticmethod
-    @once_differentiable
+    @differentiable_once
     def backward(ctx, grad_output):
         (output,) = ctx.saved_tensors
         return None, ctx.kernels.backward(grad_output.contiguous(), output)
@@ -163,7 +193,7 @@ class Flatten(Function):
         return kernels.forward(input, start_dim, end_dim)
 
     @staticmethod
-    @once_differentiable
+    @differentiable_once
     def backward(ctx, grad_output):
         return None, ctx.kernels.backward(grad_output.contiguous(), ctx.input_shape), None, None
 
@@ -176,7 +206,7 @@ class NLLLoss(Function):
         return kernels.forward(input, target, reduction)
 
     @staticmethod
-    @once_differentiable
+    @differentiable_once
     def backward(ctx, grad_output):
         (target,) = ctx.saved_tensors
         grad_input = ctx.kernels.backward(grad_output.contiguous(), target, ctx.input_shape, ctx.reduction)
@@ -193,7 +223,7 @@ class BatchNorm(Function):
         return output
 
     @staticmethod
-    @once_differentiable
+    @differentiable_once
     def backward(ctx, grad_output):
         x_hat, inv_std, weight = ctx.saved_tensors
         needs = ctx.needs_input_grad[1], ctx.needs_input_grad[4], ctx.has_bias and ctx.needs_input_grad[5]
@@ -203,14 +233,20 @@ class BatchNorm(Function):
 
 
 def _rows(tensor: torch.Tensor, dim: int) -> tuple[torch.Tensor, Callable]:
-    """View ``tensor`` as a contiguous [rows, size along dim] matrix; return it and the inverse map."""
+    """View ``tensor`` as a contiguous [rows, size along dim] matrix; return it and the inverse map.
+
+    A 0-D tensor is one row of one entry. The row count is computed, not inferred (-1), so that
+    a dimension of size 0 anywhere still gives a well-defined [rows, size] shape.
+    """
+    if tensor.dim() == 0:
+        return tensor.reshape(1, 1), lambda rows: rows.reshape(())
     moved = tensor.movedim(dim, -1)
     shape = moved.shape
 
     def restore(rows: torch.Tensor) -> torch.Tensor:
         return rows.reshape(shape).movedim(-1, dim)
 
-    return moved.reshape(-1, shape[-1]).contiguous(), restore
+    return moved.reshape(math.prod(shape[:-1]), shape[-1]).contiguous(), restore
 
 
 def conv2d_op(kernels: Kernels):
@@ -257,7 +293,7 @@ def linear_op(kernels: Kernels):
     def linear(input, weight, bias=None):
         """Fully connected layer, y = x w^T + b: input [*, D], weight [P, D], bias [P] -> output [*, P]."""
         checks.linear_args(input, weight, bias)
-        rows = input.reshape(-1, input.shape[-1])
+        rows = input.reshape(math.prod(input.shape[:-1]), input.shape[-1])
         output = WeightedSum.apply(kernels, rows, weight, bias)
         return output.reshape(*input.shape[:-1], weight.shape[0])
 
@@ -314,7 +350,7 @@ def batch_norm_op(kernels: Kernels):
         by ``momentum`` towards the batch mean and the unbiased var, in place. Eval: the running ones.
         """
         checks.batch_norm_args(input, running_mean, running_var, weight, bias, training, momentum, eps)
-        folded = input.reshape(input.shape[0], input.shape[1], -1)
+        folded = input.reshape(input.shape[0], input.shape[1], math.prod(input.shape[2:]))
         output = BatchNorm.apply(kernels, folded, running_mean, running_var, weight, bias, training,
                                  momentum, eps)
         return output.reshape(input.shape)

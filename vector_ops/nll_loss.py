@@ -13,7 +13,7 @@ def nll_loss_forward(y, target, reduction):
     picked = y[torch.arange(y.shape[0], device=y.device), target]   # [N]: y[n, t_n]
     if reduction == "none":
         return -picked
-    total = -picked.sum()
+    total = picked.neg().sum()                                      # of an empty batch: 0, not -0
     return total / y.shape[0] if reduction == "mean" else total
 
 
