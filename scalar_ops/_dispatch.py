@@ -1,17 +1,21 @@
-"""Pick the CPU loops or their CUDA twin by the device of the tensors, written once for every op.
+"""The scalar kernels as the custom ops ``scalar_ops::<kernel name>``, written once for every op.
 
-Each scalar op file builds its op as ``op_factory(on_device(Kernels(forward, backward)))``.
-For CPU tensors the numba CPU kernels run; for CUDA tensors the function of the same name
-in ``scalar_ops.cuda.<same module>`` runs (one thread per output element). The CUDA
-module is imported on first use, so a CPU-only machine never needs numba's CUDA target.
+Each scalar op file builds its op as ``op_factory(registered(Kernels(forward, backward)))``:
+both kernels become torch.library custom ops (see ``simple_conv_net.custom_ops``), with the
+numba CPU function as the ``cpu`` kernel and, as the ``cuda`` kernel, the function of the same
+name in ``scalar_ops.cuda.<same module>`` (one GPU thread per output element). In eager mode
+the same choice is made here, by the device of the first tensor, without the dispatcher. The
+CUDA module is imported on first use, so a CPU-only machine never needs numba's CUDA target.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
 
+from simple_conv_net.custom_ops import register
 from simple_conv_net.functions import Kernels
+
+NAMESPACE = "scalar_ops"
 
 
 def _cuda_twin(function):
@@ -19,16 +23,6 @@ def _cuda_twin(function):
     return getattr(module, function.__name__)
 
 
-def _by_device(function):
-    @functools.wraps(function)
-    def run(tensor, *args):
-        if tensor.is_cuda:
-            return _cuda_twin(function)(tensor, *args)
-        return function(tensor, *args)
-
-    return run
-
-
-def on_device(kernels: Kernels) -> Kernels:
-    """The same kernels, each running its CUDA twin when its first tensor is on a GPU."""
-    return Kernels(_by_device(kernels.forward), _by_device(kernels.backward))
+def registered(kernels: Kernels) -> Kernels:
+    """The kernels as the ops scalar_ops::<name>, CPU loops and CUDA twins, for the Functions to call."""
+    return register(NAMESPACE, kernels, cuda_twin=_cuda_twin)

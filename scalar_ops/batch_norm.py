@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from scalar_ops._dispatch import on_device
+from scalar_ops._dispatch import registered
 from scalar_ops._numba import as_array, as_tensor, jit, prange
 from simple_conv_net.functions import Kernels, batch_norm_op
 
@@ -122,4 +122,4 @@ def batch_norm_backward(grad_y, x_hat, inv_std, weight, training, needs):
             as_tensor(dbeta) if needs_bias else None)
 
 
-batch_norm = batch_norm_op(on_device(Kernels(batch_norm_forward, batch_norm_backward)))
+batch_norm = batch_norm_op(registered(Kernels(batch_norm_forward, batch_norm_backward)))

@@ -25,7 +25,7 @@ the loop's start-up and the final add-up of the vector lanes.
 
 import numpy as np
 
-from scalar_ops._dispatch import on_device
+from scalar_ops._dispatch import registered
 from scalar_ops._numba import as_array, as_tensor, at, jit, prange
 from simple_conv_net.functions import Kernels, Window, conv2d_op
 
@@ -194,4 +194,4 @@ def conv2d_backward(grad_z, x, weight, g: Window, needs):
     return grad_x, grad_w, grad_b
 
 
-conv2d = conv2d_op(on_device(Kernels(conv2d_forward, conv2d_backward)))
+conv2d = conv2d_op(registered(Kernels(conv2d_forward, conv2d_backward)))

@@ -19,7 +19,7 @@ instead of moving one element per inner loop of length 1.
 
 import numpy as np
 
-from scalar_ops._dispatch import on_device
+from scalar_ops._dispatch import registered
 from scalar_ops._numba import MOVABLE, as_array, as_tensor, at, jit, prange
 from simple_conv_net.functions import Kernels, flatten_op
 
@@ -98,4 +98,4 @@ def _merged_dims(input_shape, output_shape):
     return start_dim, start_dim + len(input_shape) - len(output_shape)
 
 
-flatten = flatten_op(on_device(Kernels(flatten_forward, flatten_backward)))
+flatten = flatten_op(registered(Kernels(flatten_forward, flatten_backward)))

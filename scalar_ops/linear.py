@@ -20,7 +20,7 @@ columns i of da into strips of ``TILE``.
 
 import numpy as np
 
-from scalar_ops._dispatch import on_device
+from scalar_ops._dispatch import registered
 from scalar_ops._numba import as_array, as_tensor, at, jit, prange
 from simple_conv_net.functions import Kernels, linear_op
 
@@ -187,4 +187,4 @@ def linear_backward(grad_z, x, weight, needs):
     return grad_a, grad_w, grad_b
 
 
-linear = linear_op(on_device(Kernels(linear_forward, linear_backward)))
+linear = linear_op(registered(Kernels(linear_forward, linear_backward)))

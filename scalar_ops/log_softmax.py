@@ -11,7 +11,7 @@ a contiguous [R, C] matrix with the softmax dimension last.
 
 import numpy as np
 
-from scalar_ops._dispatch import on_device
+from scalar_ops._dispatch import registered
 from scalar_ops._numba import as_array, as_tensor, jit, prange
 from simple_conv_net.functions import Kernels, log_softmax_op
 
@@ -70,4 +70,4 @@ def log_softmax_backward(grad_y, y):
     return as_tensor(dx)
 
 
-log_softmax = log_softmax_op(on_device(Kernels(log_softmax_forward, log_softmax_backward)))
+log_softmax = log_softmax_op(registered(Kernels(log_softmax_forward, log_softmax_backward)))

@@ -9,7 +9,7 @@ After log_softmax this is the cross-entropy whose output delta is seed 000 eq. 6
 
 import numpy as np
 
-from scalar_ops._dispatch import on_device
+from scalar_ops._dispatch import registered
 from scalar_ops._numba import INDEX, as_array, as_tensor, jit
 from simple_conv_net.functions import Kernels, nll_loss_op
 
@@ -69,4 +69,4 @@ def nll_loss_backward(grad_loss, target, input_shape, reduction):
     return as_tensor(dy)
 
 
-nll_loss = nll_loss_op(on_device(Kernels(nll_loss_forward, nll_loss_backward)))
+nll_loss = nll_loss_op(registered(Kernels(nll_loss_forward, nll_loss_backward)))

@@ -14,7 +14,7 @@ starts at the window's first in-image element, as in PyTorch, when every value i
 
 import numpy as np
 
-from scalar_ops._dispatch import on_device
+from scalar_ops._dispatch import registered
 from scalar_ops._numba import INDEX, as_array, as_tensor, at, jit, prange
 from simple_conv_net.functions import Kernels, Window, max_pool2d_op
 
@@ -92,4 +92,4 @@ def max_pool2d_backward(grad_z, argmax, g: Window):
     return as_tensor(da)
 
 
-max_pool2d = max_pool2d_op(on_device(Kernels(max_pool2d_forward, max_pool2d_backward)))
+max_pool2d = max_pool2d_op(registered(Kernels(max_pool2d_forward, max_pool2d_backward)))

@@ -6,7 +6,7 @@ The tensor is walked as one flat row of its contiguous memory, so any shape work
 
 import numpy as np
 
-from scalar_ops._dispatch import on_device
+from scalar_ops._dispatch import registered
 from scalar_ops._numba import as_array, as_tensor, jit, prange
 from simple_conv_net.functions import Kernels, relu_op
 
@@ -45,4 +45,4 @@ def relu_backward(grad_z, z):
     return as_tensor(da)
 
 
-relu = relu_op(on_device(Kernels(relu_forward, relu_backward)))
+relu = relu_op(registered(Kernels(relu_forward, relu_backward)))

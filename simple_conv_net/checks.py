@@ -213,8 +213,9 @@ def nll_loss_args(input, target, reduction) -> None:
     if not target.numel():
         return
     outside = (target < 0) | (target >= input.shape[1])
-    if target.device.type != "cpu":
+    if target.device.type != "cpu" or torch.compiler.is_compiling():
         # Checked on the device, without a host round trip: a bad target stops the stream with this message.
+        # So under torch.compile too, where a branch on a tensor's value cannot be part of the graph.
         torch._assert_async(~outside.any(), f"{op}(): argument 'target' expected class indices in "
                                             f"[0, {input.shape[1] - 1}]")
     elif outside.any():

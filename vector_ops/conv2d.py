@@ -26,10 +26,12 @@ def windows(x_pad, g: Window):
     """Every k_h x k_w window of x_pad [N, C, H_p, W_p] as a strided view, no copy.
 
     Returns [N, C, K_h, K_w, H_out, W_out] with view[n, c, i, j, m, l] = x_pad[n, c, m*s_h + i, l*s_w + j].
+    The view starts where x_pad starts (as_strided keeps its storage offset when given none, which
+    also keeps the offset, a plain int, out of a traced graph).
     """
     sn, sc, sh, sw = x_pad.stride()
     shape = (x_pad.shape[0], x_pad.shape[1], g.k_h, g.k_w, g.h_out, g.w_out)
-    return x_pad.as_strided(shape, (sn, sc, sh, sw, sh * g.s_h, sw * g.s_w), x_pad.storage_offset())
+    return x_pad.as_strided(shape, (sn, sc, sh, sw, sh * g.s_h, sw * g.s_w))
 
 
 def im2col(x, g: Window):
