@@ -5,27 +5,26 @@ Each op of ``functions`` is an ``autograd.Function`` over two kernels, forward a
 (``scalar_ops::conv2d_forward``, ``scalar_ops::conv2d_backward``, ...) with
 
 - a schema: the kernel contract of ``functions`` in the dispatcher's types, written once below
-  for every impl (the :class:`~simple_conv_net.functions.Window` of a sliding-window op becomes
-  its 11 ints, ``SymInt[] geometry``; the gradients a backward is asked for, ``bool[] needs``;
-  an unneeded gradient, ``None``);
-- a fake implementation, also written once: the outputs' shapes and dtypes from the inputs',
-  so a compiler knows them without running a kernel (dynamo cannot trace numba);
-- a kernel per device type: the function itself for ``cpu``, and for ``cuda`` its twin
+  for every impl (:data:`CONTRACTS`). The :class:`~simple_conv_net.functions.Window` of a
+  sliding-window op becomes its 11 ints, ``SymInt[] geometry`` (SymInt: the batch size may be
+  symbolic); the gradients a backward is asked for, ``bool[] needs``; an unneeded gradient, None;
+- a fake implementation, also written once: the outputs' shapes and dtypes from the inputs', so
+  a compiler knows them without running a kernel (dynamo cannot trace numba, and need not);
+- a kernel per device type: the function itself for ``cpu``, and its CUDA twin for ``cuda``
   where the impl has one (``cuda_twin``);
-- an autograd registration that marks every output non-differentiable. A kernel always runs
-  below autograd, inside a Function's forward or backward: the Function is its derivative. The
-  op says so, so it behaves alike in and out of grad mode (with the default registration its
-  outputs would require grad and fail only when backward reached them).
+- an autograd registration that marks every output non-differentiable. A kernel runs below
+  autograd, inside a Function's forward or backward, and the Function is its derivative; the op
+  says so. (The default registration would make the outputs require grad whenever an input does,
+  and fail only when a backward pass reached them, with "no autograd formula was registered".)
 
-Every op is functional. Batch norm's forward kernel updates the running statistics in place;
-its op runs the kernel on copies of them and returns the copies after its outputs, and the
-caller writes them back (as ATen's own functional batch norm does). Only a functional op can
-have an autograd registration, and a compiler handles it without re-inplacing tricks.
+Every op is functional, as a compiler wants it. Batch norm's forward kernel updates the running
+statistics in place: its op runs the kernel on copies of them and returns the copies after its
+own outputs, and the caller writes them back (as ATen's functional batch norm does).
 
-The Functions call what :func:`register` returns, a twin of each kernel with its name and
-contract: in eager mode it runs the kernel function itself, without the dispatcher, which
-costs about 6 us a call in Python; while torch.compile or torch.export traces, it calls the
-registered op.
+The Functions call what :func:`register` returns: for each kernel a function with the kernel's
+name and contract that, in eager mode, runs the kernel itself (the dispatcher's Python path
+would add about 6 us to every call) and, while torch.compile or torch.export traces, calls the
+registered op, so the traced graph holds the op and never the kernel's Python.
 """
 
 from __future__ import annotations
@@ -38,34 +37,47 @@ import torch
 
 from .functions import Kernels, Window
 
-__all__ = ["CONTRACTS", "Contract", "register", "registered_ops"]
+__all__ = ["CONTRACTS", "Contract", "register"]
 
 
 class Contract(NamedTuple):
-    """A kernel's schema (arguments and returns, without the name), its fake implementation
-    (taking the kernel's own arguments, a Window where the schema has ``geometry``, and giving the
-    kernel's own outputs), and the arguments the kernel updates in place, which the op returns
-    updated after those outputs (``Tensor?`` each in the schema: None where the argument is None)."""
+    """How a kernel looks to the dispatcher.
+
+    ``schema``: its arguments and returns (the op's name goes in front). ``fake``: its outputs'
+    metadata from its arguments, called as the kernel is (a Window where the schema has ``geometry``).
+    ``updates``: the arguments the kernel updates in place when its bool argument ``updates_when``
+    is true; the op returns them, updated, after the kernel's outputs (``Tensor?`` each in the
+    schema, None when not updated).
+    """
 
     schema: str
     fake: Callable
     updates: tuple[str, ...] = ()
+    updates_when: str | None = None
 
 
 def _empty(like: torch.Tensor, shape, dtype=None) -> torch.Tensor:
-    """A new contiguous tensor of ``shape`` like ``like`` (device, and dtype unless given)."""
+    """A new contiguous tensor of ``shape``, on the device of ``like`` and of its dtype unless given."""
     return like.new_empty(tuple(shape), dtype=dtype)
 
 
-def _wanted(like: torch.Tensor, needs, *shapes) -> tuple:
-    """The gradients a backward returns: an empty tensor of each shape asked for, None for the others."""
+def _same_shape(like, *_):
+    return _empty(like, like.shape)
+
+
+def _gradients(like: torch.Tensor, needs, *shapes) -> tuple:
+    """A backward's gradients: one tensor of each shape asked for, None for the others."""
     return tuple(_empty(like, shape) if needed else None for needed, shape in zip(needs, shapes))
+
+
+def _conv2d_backward(grad_output, input, weight, g: Window, needs):
+    return _gradients(grad_output, needs, g.input_shape, (g.c_out, g.c_in, g.k_h, g.k_w), (g.c_out,))
 
 
 def _linear_backward(grad_output, input, weight, needs):
     rows, features = grad_output.shape
     width = (weight if weight is not None else input).shape[1]
-    return _wanted(grad_output, needs, (rows, width), (features, width), (features,))
+    return _gradients(grad_output, needs, (rows, width), (features, width), (features,))
 
 
 def _flatten_forward(input, start_dim, end_dim):
@@ -79,14 +91,10 @@ def _batch_norm_forward(input, running_mean, running_var, weight, bias, training
 
 def _batch_norm_backward(grad_output, x_hat, inv_std, weight, training, needs):
     channels = grad_output.shape[1:2]
-    return _wanted(grad_output, needs, grad_output.shape, channels, channels)
+    return _gradients(grad_output, needs, grad_output.shape, channels, channels)
 
 
-def _same_shape(like, *_):
-    return _empty(like, like.shape)
-
-
-# One row per kernel of the contract table in ``functions``.
+# The contract table of ``functions``, one row per kernel, in the dispatcher's types.
 CONTRACTS = {
     "conv2d_forward": Contract(
         "(Tensor input, Tensor weight, Tensor? bias, SymInt[] geometry) -> Tensor",
@@ -94,8 +102,7 @@ CONTRACTS = {
     "conv2d_backward": Contract(
         "(Tensor grad_output, Tensor? input, Tensor? weight, SymInt[] geometry, bool[] needs) "
         "-> (Tensor?, Tensor?, Tensor?)",
-        lambda grad_output, input, weight, g, needs: _wanted(
-            grad_output, needs, g.input_shape, (g.c_out, g.c_in, g.k_h, g.k_w), (g.c_out,))),
+        _conv2d_backward),
     "max_pool2d_forward": Contract(
         "(Tensor input, SymInt[] geometry) -> (Tensor, Tensor)",
         lambda input, g: (_empty(input, g.output_shape), _empty(input, g.output_shape, torch.int64))),
@@ -125,7 +132,7 @@ CONTRACTS = {
     "batch_norm_forward": Contract(
         "(Tensor input, Tensor? running_mean, Tensor? running_var, Tensor? weight, Tensor? bias, "
         "bool training, float momentum, float eps) -> (Tensor, Tensor, Tensor, Tensor?, Tensor?)",
-        _batch_norm_forward, updates=("running_mean", "running_var")),
+        _batch_norm_forward, updates=("running_mean", "running_var"), updates_when="training"),
     "batch_norm_backward": Contract(
         "(Tensor grad_output, Tensor x_hat, Tensor inv_std, Tensor? weight, bool training, bool[] needs) "
         "-> (Tensor?, Tensor?, Tensor?)",
@@ -133,21 +140,24 @@ CONTRACTS = {
 }
 
 
-def _as_op(function: Callable, schema: torch._C.FunctionSchema, updates: tuple[str, ...]) -> Callable:
-    """``function`` (kernel or fake) as the op implements it: called with the op's arguments
+def _as_op(function: Callable, names: list[str], contract: Contract) -> Callable:
+    """``function`` (a kernel, its twin or its fake) as the op runs it: with the op's arguments
     (``geometry`` back to a Window), on copies of the arguments it updates, returned after its outputs."""
-    names = [argument.name for argument in schema.arguments]
-    windows = {names.index("geometry")} if "geometry" in names else set()
-    updated = [names.index(name) for name in updates]
+    window = names.index("geometry") if "geometry" in names else None
+    updated = [names.index(name) for name in contract.updates]
 
     @functools.wraps(function)
     def run(*args):
-        args = [Window(*arg) if i in windows else arg for i, arg in enumerate(args)]
-        copies = [None if args[i] is None else args[i].clone() for i in updated]
-        for i, copy in zip(updated, copies):
-            args[i] = copy
-        outputs = function(*args)
-        return (*outputs, *copies) if updated else outputs
+        args = list(args)
+        if window is not None:
+            args[window] = Window(*args[window])
+        if not updated:
+            return function(*args)
+        if not args[names.index(contract.updates_when)]:
+            return (*function(*args), *(None for _ in updated))
+        for i in updated:
+            args[i] = None if args[i] is None else args[i].clone()
+        return (*function(*args), *(args[i] for i in updated))
 
     return run
 
@@ -156,49 +166,8 @@ def _outputs_non_differentiable(ctx, inputs, output) -> None:
     ctx.mark_non_differentiable(*(t for t in (output if isinstance(output, tuple) else (output,)) if t is not None))
 
 
-def _never(ctx, *grads):
-    raise AssertionError("unreachable: every output of a kernel op is non-differentiable")
-
-
-_OPS: dict[str, object] = {}
-
-
-def registered_ops() -> dict[str, object]:
-    """Every op registered so far, by qualified name ('scalar_ops::conv2d_forward': its CustomOpDef)."""
-    return dict(_OPS)
-
-
-def _register_one(namespace: str, kernel: Callable, cuda_twin: Callable | None) -> Callable:
-    name = kernel.__name__
-    contract = CONTRACTS[name]
-    qualified = f"{namespace}::{name}"
-    schema = torch._C.parse_schema(f"{qualified}{contract.schema}")
-    op = torch.library.custom_op(qualified, _as_op(kernel, schema, contract.updates), mutates_args=(),
-                                 device_types="cpu", schema=contract.schema)
-    if cuda_twin is not None:
-        # The twin module is imported at the first CUDA call, so a CPU-only machine never needs numba's CUDA target.
-        op.register_kernel("cuda", _as_op(lambda *args: cuda_twin(kernel)(*args), schema, contract.updates))
-    op.register_fake(_as_op(contract.fake, schema, contract.updates))
-    op.register_autograd(_never, setup_context=_outputs_non_differentiable)
-    _OPS[qualified] = op
-    overload = getattr(getattr(torch.ops, namespace), name).default
-    eager = kernel if cuda_twin is None else _by_device(kernel, cuda_twin)
-    updated = [i for i, argument in enumerate(schema.arguments) if argument.name in contract.updates]
-
-    @functools.wraps(kernel)
-    def call(*args):
-        if not torch.compiler.is_compiling():
-            return eager(*args)
-        outputs = overload(*args)
-        if not updated:
-            return outputs
-        for i, value in zip(updated, outputs[-len(updated):]):
-            if value is not None:
-                args[i].copy_(value)
-        return outputs[:-len(updated)]
-
-    call.op = overload
-    return call
+def _unreachable(ctx, *grads):
+    raise AssertionError("a kernel op's outputs are non-differentiable: autograd never calls this")
 
 
 def _by_device(kernel: Callable, cuda_twin: Callable) -> Callable:
@@ -209,7 +178,40 @@ def _by_device(kernel: Callable, cuda_twin: Callable) -> Callable:
     return run
 
 
+def _register_one(namespace: str, kernel: Callable, cuda_twin: Callable | None) -> Callable:
+    name = kernel.__name__
+    contract = CONTRACTS[name]
+    qualified = f"{namespace}::{name}"
+    names = [argument.name for argument in torch._C.parse_schema(qualified + contract.schema).arguments]
+    op = torch.library.custom_op(qualified, _as_op(kernel, names, contract), mutates_args=(), device_types="cpu",
+                                 schema=contract.schema)
+    if cuda_twin is not None:
+        # The twin is looked up at the first CUDA call: a CPU-only machine never imports numba's CUDA target.
+        op.register_kernel("cuda", _as_op(lambda *args: cuda_twin(kernel)(*args), names, contract))
+    op.register_fake(_as_op(contract.fake, names, contract))
+    op.register_autograd(_unreachable, setup_context=_outputs_non_differentiable)
+    overload = getattr(getattr(torch.ops, namespace), name).default
+    eager = kernel if cuda_twin is None else _by_device(kernel, cuda_twin)
+    updated = [names.index(name) for name in contract.updates]
+
+    @functools.wraps(kernel)
+    def call(*args):
+        if not torch.compiler.is_compiling():
+            return eager(*args)
+        outputs = overload(*args)
+        if not updated:
+            return outputs
+        for i, value in zip(updated, outputs[len(outputs) - len(updated):]):
+            if value is not None:
+                args[i].copy_(value)
+        return outputs[:len(outputs) - len(updated)]
+
+    call.op = overload
+    return call
+
+
 def register(namespace: str, kernels: Kernels, cuda_twin: Callable | None = None) -> Kernels:
-    """Register both kernels as ``namespace::<kernel name>`` ops (CUDA kernel: ``cuda_twin(kernel)``);
-    return the kernels for the Functions to call (see the module doc)."""
+    """Register both kernels as the ops ``namespace::<kernel name>`` (``cuda_twin(kernel)``, if given,
+    is the CUDA kernel of each); return what the Functions call in their place (see the module doc).
+    Each returned function has the op as its ``op`` attribute and the kernel as ``__wrapped__``."""
     return Kernels(*(_register_one(namespace, kernel, cuda_twin) for kernel in kernels))

@@ -34,13 +34,16 @@ def max_pool2d_forward(x, g: Window):
     where it is inside the image (the padding's -inf must not equal an all -inf window's maximum).
     Where z is NaN a second pass, first to last, lets the last NaN win.
     """
+    tracing = torch.compiler.is_compiling()
     x_pad = pad2d(x, g.p_h, g.p_w, value=float("-inf"))
     view = windows(x_pad, g)                                  # [N, C, K_h, K_w, H_out, W_out], a view
     offsets = [(i, j) for i in range(g.k_h) for j in range(g.k_w)]
     planes = [view[:, :, i, j] for i, j in offsets]          # [N, C, H_out, W_out] views, one per offset
     z = planes[0].clone() if len(planes) == 1 else torch.maximum(planes[0], planes[1])
     for plane in planes[2:]:
-        torch.maximum(z, plane, out=z)
+        # In place, but not in a traced graph: torch.export inlines the Function and runs its graph
+        # with grad enabled, where out= refuses an input that requires grad.
+        z = torch.maximum(z, plane, out=None if tracing else z)
     # Offset (i, j) of output (m, l) sits at input row m*s_h + i - p_h, column l*s_w + j - p_w:
     # flat index base[m, l] + i*W + j with base = (m*s_h - p_h)*W + l*s_w - p_w.
     argmax = torch.zeros(z.shape, dtype=torch.int64, device=x.device)
@@ -54,7 +57,7 @@ def max_pool2d_forward(x, g: Window):
     # A NaN anywhere in z makes its sum NaN (so may inf - inf: then the NaN pass runs needlessly).
     # Asking is a host round trip on a GPU, and a data-dependent branch a compiled graph cannot
     # hold, so there the NaN pass always runs.
-    if x.device.type != "cpu" or torch.compiler.is_compiling() or z.sum().isnan():
+    if x.device.type != "cpu" or tracing or z.sum().isnan():
         nan = z.isnan()
         for (i, j), v in zip(offsets, planes):
             argmax.masked_fill_(nan & v.isnan(), i * g.w + j)
