@@ -1,0 +1,183 @@
+"""Every impl under torch.compile(fullgraph=True) and torch.export, equal to eager.
+
+The scalar kernels reach the compiler as registered ops with fake implementations
+(simple_conv_net.custom_ops), the vector kernels as the tensor code they are, traced. Graph
+capture and correctness are checked with the ``aot_eager`` backend (dynamo and AOTAutograd,
+the graphs then run op by op), which is quick; inductor, which compiles C++ and takes
+seconds to minutes, runs on one small case here and on every model in the slow suite.
+
+The tests run on torch's default thread count. dynamo guards on it, and numba's first parallel
+kernel sets the calling thread's OpenMP thread count to numba's own (2 cores: 2), so on one
+thread (conftest's one_thread) the first scalar kernel would force a recompilation.
+"""
+
+import copy
+
+import pytest
+import torch
+from torch._dynamo.testing import CompileCounterWithBackend
+
+from conftest import assert_close
+from simple_conv_net.backends import IMPLS
+from simple_conv_net.model import build_model
+from simple_conv_net.parity import make_batch
+
+NETS = {"simple": ("simple", (1, 28, 28), False), "lenet": ("lenet", (1, 28, 28), False),
+        "lenet5": ("lenet5", (3, 32, 32), False), "lenet5-batch-norm": ("lenet5", (3, 32, 32), True)}
+
+
+@pytest.fixture(autouse=True)
+def fresh_dynamo():
+    """Every test compiles from scratch and counts its own compilations."""
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+def twins(impl, net, seed=0):
+    """Two models of ``net`` with ``impl`` and the same weights (batch-norm statistics made non-trivial)."""
+    name, shape, batch_norm = NETS[net]
+    torch.manual_seed(seed)
+    model = build_model(name, impl, shape, batch_norm=batch_norm)
+    for buffer_name, buffer in model.named_buffers():
+        if buffer_name.endswith("running_mean"):
+            buffer.normal_()
+        elif buffer_name.endswith("running_var"):
+            buffer.uniform_(0.5, 2.0)
+    twin = build_model(name, impl, shape, batch_norm=batch_norm)
+    twin.load_state_dict(model.state_dict())
+    return model, twin
+
+
+def batch(net, size, seed=0):
+    return make_batch("random", size, torch.float32, seed=seed, shape=NETS[net][1])
+
+
+def train_steps(model, forward, batches):
+    """SGD steps (forward, nll loss, backward, step) with ``forward`` standing for the model; the losses."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.5)
+    losses = []
+    for x, target in batches:
+        optimizer.zero_grad(set_to_none=True)
+        loss = model.loss(forward(x), target)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.detach())
+    return losses
+
+
+def assert_same_state(model, twin):
+    for (name, value), expected in zip(model.state_dict().items(), twin.state_dict().values()):
+        if value.is_floating_point():
+            assert_close(name, expected, value)
+        else:
+            assert torch.equal(value, expected), name
+
+
+# The default suite compiles the smallest net and the one with every kind of layer; the slow suite the rest.
+QUICK_NETS = ("simple", "lenet5-batch-norm")
+NET_PARAMS = [net if net in QUICK_NETS else pytest.param(net, marks=pytest.mark.slow) for net in NETS]
+
+
+@pytest.mark.parametrize("net", NET_PARAMS)
+def test_compiles_with_no_graph_break_and_trains_and_evaluates_as_eager(impl_any, net):
+    """fullgraph=True (which refuses any graph break) and dynamo's own count; two SGD steps through the
+    compiled forward and its compiled backward reach eager's weights; in eval mode, under no_grad as
+    evaluation runs, the compiled model gives eager's outputs."""
+    model, twin = twins(impl_any, net)
+    batches = [batch(net, 3, seed) for seed in range(3)]
+    explanation = torch._dynamo.explain(copy.deepcopy(model))(batches[0][0])   # a copy: it runs the model
+    assert (explanation.graph_count, explanation.graph_break_count) == (1, 0), explanation.break_reasons
+
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    for step, (loss, expected) in enumerate(zip(train_steps(model, compiled, batches[:2]),
+                                                train_steps(twin, twin, batches[:2]))):
+        assert_close(f"loss at step {step}", expected, loss)
+    assert_same_state(model, twin)
+
+    model.eval()
+    twin.eval()
+    with torch.no_grad():
+        assert_close("eval output", twin(batches[2][0]), compiled(batches[2][0]))
+
+
+@pytest.fixture(params=IMPLS, scope="session")
+def impl_any(request):
+    return request.param
+
+
+@pytest.mark.parametrize("impl", ["vector", "scalar"])
+def test_the_batch_size_is_dynamic(impl):
+    """Three 'epochs' of batches 4, 4, 3 (the last one smaller), with the batch dimension marked dynamic:
+    one compiled graph for training and one for eval, however many batch sizes follow."""
+    model, _ = twins(impl, "simple")
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(model, fullgraph=True, backend=counter)
+    epoch = [batch("simple", size, seed) for seed, size in enumerate((4, 4, 3))]
+    for x, target in epoch:
+        torch._dynamo.mark_dynamic(x, 0)
+    for _ in range(3):
+        train_steps(model, compiled, epoch)
+    assert counter.frame_count == 1
+    model.eval()
+    with torch.no_grad():
+        for x, _ in epoch:
+            compiled(x)
+    assert counter.frame_count == 2
+
+
+@pytest.mark.parametrize("net", NET_PARAMS)
+def test_export(impl_any, net):
+    """torch.export of the eval model, the batch dimension dynamic: the program runs on another batch
+    size and gives eager's outputs; the scalar kernels appear in it as their registered ops."""
+    model, _ = twins(impl_any, net)
+    model.eval()
+    x, _ = batch(net, 4)
+    program = torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    other, _ = batch(net, 7, seed=1)
+    assert_close("exported program's output", model(other), program.module()(other))
+    targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+    ours = {target for target in targets if target.startswith("scalar_ops.")}
+    assert bool(ours) == (impl_any == "scalar"), targets
+    if impl_any == "scalar":
+        assert "scalar_ops.conv2d_forward.default" in ours
+
+
+def test_inductor():
+    """The real compiler on one small case: the scalar ops as extern calls of inductor's C++ code."""
+    model, twin = twins("scalar", "simple")
+    compiled = torch.compile(model, fullgraph=True)
+    batches = [batch("simple", 3, seed) for seed in range(2)]
+    for step, (loss, expected) in enumerate(zip(train_steps(model, compiled, batches), train_steps(twin, twin, batches))):
+        assert_close(f"loss at step {step}", expected, loss)
+    assert_same_state(model, twin)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("net", NETS)
+def test_inductor_every_model(impl_any, net):
+    """Inductor on every model and impl, training and eval, the batch size dynamic."""
+    model, twin = twins(impl_any, net)
+    compiled = torch.compile(model, fullgraph=True)
+    batches = [batch(net, size, seed) for seed, size in enumerate((4, 3))]
+    for x, _ in batches:
+        torch._dynamo.mark_dynamic(x, 0)
+    for step, (loss, expected) in enumerate(zip(train_steps(model, compiled, batches), train_steps(twin, twin, batches))):
+        assert_close(f"loss at step {step}", expected, loss)
+    assert_same_state(model, twin)
+    model.eval()
+    twin.eval()
+    with torch.no_grad():
+        assert_close("eval output", twin(batches[0][0]), compiled(batches[0][0]))
+
+
+def test_a_second_derivative_through_a_compiled_model_is_refused():
+    """Eager refuses create_graph=True with its own message (test_ops); a compiled graph's backward
+    refuses a second derivative too (torch.compile's own message), never giving a wrong one."""
+    model, _ = twins("scalar", "simple")
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    x, _ = batch("simple", 2)
+    x.requires_grad_()
+    (grad,) = torch.autograd.grad(compiled(x).square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="double backward"):
+        grad.sum().backward()
