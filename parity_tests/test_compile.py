@@ -17,7 +17,11 @@ import pytest
 import torch
 from torch._dynamo.testing import CompileCounterWithBackend
 
+from torch._dynamo.backends.common import aot_autograd
+from torch._functorch.aot_autograd import make_boxed_func
+
 from conftest import assert_close
+from test_no_native_ops import forbidden
 from simple_conv_net.backends import IMPLS
 from simple_conv_net.model import build_model
 from simple_conv_net.parity import make_batch
@@ -32,6 +36,17 @@ def fresh_dynamo():
     torch._dynamo.reset()
     yield
     torch._dynamo.reset()
+
+
+def recording_aot_eager(operators: set):
+    """aot_eager (dynamo, then AOTAutograd's forward and backward graphs run op by op) that adds the
+    qualified name of every operator in those graphs to ``operators``."""
+    def record(graph, example_inputs):
+        operators.update(node.target._schema.name for node in graph.graph.nodes
+                         if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload))
+        return make_boxed_func(graph.forward)
+
+    return aot_autograd(fw_compiler=record, bw_compiler=record)
 
 
 def twins(impl, net, seed=0):
@@ -83,13 +98,15 @@ NET_PARAMS = [net if net in QUICK_NETS else pytest.param(net, marks=pytest.mark.
 def test_compiles_with_no_graph_break_and_trains_and_evaluates_as_eager(impl_any, net):
     """fullgraph=True (which refuses any graph break) and dynamo's own count; two SGD steps through the
     compiled forward and its compiled backward reach eager's weights; in eval mode, under no_grad as
-    evaluation runs, the compiled model gives eager's outputs."""
+    evaluation runs, the compiled model gives eager's outputs. And the compiled graphs, forward and
+    backward, hold no native op (test_no_native_ops' rule; native torch's own graphs are the control)."""
     model, twin = twins(impl_any, net)
     batches = [batch(net, 3, seed) for seed in range(3)]
     explanation = torch._dynamo.explain(copy.deepcopy(model))(batches[0][0])   # a copy: it runs the model
     assert (explanation.graph_count, explanation.graph_break_count) == (1, 0), explanation.break_reasons
 
-    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    operators = set()
+    compiled = torch.compile(model, fullgraph=True, backend=recording_aot_eager(operators))
     for step, (loss, expected) in enumerate(zip(train_steps(model, compiled, batches[:2]),
                                                 train_steps(twin, twin, batches[:2]))):
         assert_close(f"loss at step {step}", expected, loss)
@@ -99,6 +116,13 @@ def test_compiles_with_no_graph_break_and_trains_and_evaluates_as_eager(impl_any
     twin.eval()
     with torch.no_grad():
         assert_close("eval output", twin(batches[2][0]), compiled(batches[2][0]))
+
+    if impl_any == "torch":
+        assert {"aten::convolution", "aten::convolution_backward"} <= set(forbidden(operators))
+    else:
+        assert operators and not forbidden(operators), forbidden(operators)
+    if impl_any == "scalar":
+        assert {"scalar_ops::conv2d_forward", "scalar_ops::conv2d_backward"} <= operators
 
 
 @pytest.fixture(params=IMPLS, scope="session")
