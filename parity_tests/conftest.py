@@ -4,6 +4,9 @@ Hypothesis profiles: 'quick' (default, 25 examples per property) and 'thorough'
 (500 examples): ``pytest --hypothesis-profile=thorough``.
 """
 
+import tracemalloc
+from contextlib import contextmanager
+
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
@@ -90,3 +93,16 @@ def assert_same_gradients(custom_fn, native_fn, inputs, seed=12345, device="cpu"
     for i, g, r, t in zip(wrt, grads, ref_grads, true_grads):
         assert g.dtype == r.dtype
         assert_close(f"grad of input {i}", t, g.cpu(), r)
+
+
+@contextmanager
+def peak_allocation():
+    """Yields a list that holds, once the block ends, the most bytes Python had allocated at once within
+    it (tracemalloc: Python objects, bytes and numpy arrays; not torch's own allocator)."""
+    tracemalloc.start()
+    peak = []
+    try:
+        yield peak
+    finally:
+        peak.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()

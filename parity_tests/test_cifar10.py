@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import peak_allocation
 
 from simple_conv_net import cifar10, datasets
 from simple_conv_net.cifar10 import (
@@ -304,8 +305,11 @@ GOOD = np.zeros((2, 3072), dtype=np.uint8)
         ({b"data": np.zeros((2, 3000), np.uint8), b"labels": [0, 1]}, r"found uint8 array of shape \(2, 3000\)"),
         ({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}, r"N >= 1, found uint8 array of shape \(0, 3072\)"),
         ({b"data": b"\0" * 3072 * 2, b"labels": [0, 1]}, r"uint8 array.*found bytes"),
-        ({b"data": GOOD, b"labels": [0, 1, 2]}, r"expected b'labels' to be 2 ints.*shape \(3,\)"),
-        ({b"data": GOOD, b"labels": [0.0, 1.0]}, r"expected b'labels' to be 2 ints.*found float64"),
+        ({b"data": GOOD, b"labels": [0, 1, 2]}, r"expected b'labels' to be 2 ints.*found a list of 3"),
+        ({b"data": GOOD, b"labels": [0.0, 1.0]}, r"expected b'labels' to be 2 ints.*item 0 is a float"),
+        ({b"data": GOOD, b"labels": np.array([0.0, 1.0])}, r"expected b'labels' to be 2 ints.*found a float64 array"),
+        ({b"data": GOOD, b"labels": (0, 1)}, r"expected b'labels' to be 2 ints.*found a tuple"),
+        ({b"data": GOOD, b"labels": [0, 2**70]}, r"expected labels in 0\.\.9, found 0\.\.1180591620717411303424"),
         ({b"data": GOOD, b"labels": [0, 12]}, r"expected labels in 0\.\.9, found 12 \(record 1\)"),
         ({b"data": GOOD, b"labels": [-1, 0]}, r"expected labels in 0\.\.9, found -1 \(record 0\)"),
     ],
@@ -314,6 +318,25 @@ def test_python_batch_contents_checked(tmp_path, obj, pattern):
     path = dump(tmp_path / "data_batch_2", obj)
     with pytest.raises(CIFAR10FormatError, match="data_batch_2: .*" + pattern):
         read_python_batch(path)
+
+
+def test_labels_of_shared_nested_lists_are_refused_before_any_conversion(tmp_path):
+    """A few hundred bytes of pickle: 20 levels of [inner, inner] unfold into 2**21 labels; the structure is
+    refused as it is, before numpy expands it."""
+    labels = [0, 0]
+    for _ in range(20):
+        labels = [labels, labels]
+    path = dump(tmp_path / "data_batch_1", {b"data": GOOD, b"labels": labels})
+    assert path.stat().st_size < 7000
+    refused = r"data_batch_1: expected b'labels' to be 2 ints .*found a list whose item 0 is a list"
+    with peak_allocation() as peak, pytest.raises(CIFAR10FormatError, match=refused):
+        read_python_batch(path)
+    assert peak[0] < 1 << 20, f"{peak[0] / 2**20:.0f} MiB allocated to refuse a {path.stat().st_size}-byte file"
+
+
+def test_labels_as_an_int_array_load(tmp_path):
+    path = dump(tmp_path / "data_batch_1", {b"data": GOOD, b"labels": np.array([3, 9], dtype=np.int64)})
+    assert read_python_batch(path)[1].tolist() == [3, 9]
 
 
 @pytest.mark.parametrize("cut", [1, 100, 3000])

@@ -1,6 +1,6 @@
 """The MNIST data module: finding, reading, normalising, batching, downloading.
 
-Real-data tests read ../shared/mnist beside the repository; everything else
+Real-data tests read $SIMPLE_CONV_NET_DATA if it is set, else ../shared/mnist beside the repository; everything else
 uses small test-made IDX files. Downloads are served by a local HTTP server on
 127.0.0.1; nothing touches the network.
 """
@@ -10,12 +10,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import os
 import socket
 import threading
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import peak_allocation
 
 from simple_conv_net import data
 from simple_conv_net.data import (
@@ -32,7 +34,7 @@ from simple_conv_net.data import (
     read_idx,
 )
 
-SHARED = (Path(__file__).resolve().parents[1] / ".." / "shared" / "mnist").resolve()
+SHARED = Path(os.environ.get(data.ENV_VAR) or Path(__file__).resolve().parents[1] / ".." / "shared" / "mnist").resolve()
 needs_real_mnist = pytest.mark.skipif(
     not all((SHARED / f"{name}.gz").is_file() for name in FILES), reason=f"real MNIST not found in {SHARED}"
 )
@@ -124,7 +126,7 @@ def test_real_files_match_checksum_table():
     # MD5S (the mirrors' files); their decompressed content must match CONTENT_MD5S.
     for name in MD5S:
         content = gzip.decompress((SHARED / name).read_bytes())
-        assert md5(content) == CONTENT_MD5S[name], name
+        assert md5(content) == CONTENT_MD5S[name[: -len(".gz")]], name
         assert data._md5_matches(SHARED / name, name, MD5S[name]), name
 
 
@@ -140,13 +142,13 @@ def test_uncompressed_split_loads_like_gzip(tmp_path):
     gz = write_files(tmp_path / "gz", fake_files())
     plain = write_files(tmp_path / "plain", {n[:-3]: gzip.decompress(c) for n, c in fake_files().items()})
     for split in ("train", "test"):
-        for a, b in zip(load_mnist(split, gz), load_mnist(split, plain)):
+        for a, b in zip(load_mnist(split, gz, check_md5=False), load_mnist(split, plain, check_md5=False)):
             assert torch.equal(a, b)
 
 
 def test_normalisation_formula(tmp_path):
     write_files(tmp_path, fake_files())
-    images, _ = load_mnist("test", tmp_path)
+    images, _ = load_mnist("test", tmp_path, check_md5=False)
     pixels = read_idx(tmp_path / "t10k-images-idx3-ubyte.gz")
     assert torch.allclose(images[:, 0], (pixels.float() / 255 - 0.1307) / 0.3081, atol=1e-6)
 
@@ -253,14 +255,15 @@ def test_truncated_header(tmp_path):
 def test_wrong_magic(tmp_path):
     name = "train-images-idx3-ubyte.gz"
     directory = break_file(tmp_path, name, gzip.compress(b"\x12\x34\x56\x78" + raw_of(name)[4:]))
-    with pytest.raises(MNISTFormatError, match=rf"{name}: expected .*2051.*found 305419896"):
+    with pytest.raises(MNISTFormatError, match=rf"{name}: wrong magic number, expected 2051 \(images\), "
+                                               rf"got 305419896 \(0x12345678\)"):
         load_mnist("train", directory)
 
 
 def test_labels_where_images_belong(tmp_path):
     name = "t10k-images-idx3-ubyte.gz"
     directory = break_file(tmp_path, name, fake_files()["t10k-labels-idx1-ubyte.gz"])
-    with pytest.raises(MNISTFormatError, match=rf"{name}: expected magic number 2051.*found 2049"):
+    with pytest.raises(MNISTFormatError, match=rf"{name}: wrong magic number, expected 2051 \(images\), got 2049"):
         load_mnist("test", directory)
 
 
@@ -286,6 +289,48 @@ def test_label_out_of_range(tmp_path):
     directory = break_file(tmp_path, name, gzip.compress(idx_bytes(torch.full((7,), 10, dtype=torch.uint8))))
     with pytest.raises(MNISTFormatError, match=rf"{name}: expected labels in 0..9, found 10"):
         load_mnist("test", directory)
+
+
+def test_empty_split_is_refused_at_load_time(tmp_path):
+    empty = {"t10k-images-idx3-ubyte.gz": idx_bytes(torch.zeros(0, 28, 28, dtype=torch.uint8)),
+             "t10k-labels-idx1-ubyte.gz": idx_bytes(torch.zeros(0, dtype=torch.uint8))}
+    directory = write_files(tmp_path, {**fake_files(), **{name: gzip.compress(raw) for name, raw in empty.items()}})
+    with pytest.raises(MNISTFormatError, match=r"t10k-images-idx3-ubyte.gz: holds no images \(N = 0\)"):
+        load_mnist("test", directory)
+
+
+def test_gzip_bomb_is_stopped_at_what_the_header_promises(tmp_path):
+    """10 labels promised, 64 MiB of zeros behind them: reading stops past the 10, not after inflating it all."""
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(idx_bytes(torch.zeros(10, dtype=torch.uint8)) + bytes(64 << 20), compresslevel=1))
+    with peak_allocation() as peak, pytest.raises(MNISTFormatError, match="has trailing bytes"):
+        read_idx(path)
+    assert peak[0] < 8 << 20, f"{peak[0] / 2**20:.0f} MiB allocated to read 18 bytes"
+
+
+def test_images_file_with_the_labels_magic_says_so(tmp_path):
+    raw = bytearray(raw_of("t10k-images-idx3-ubyte.gz"))
+    raw[3] = 1  # magic 0x00000801 = 2049, the labels' magic; the rest is still an images file
+    directory = break_file(tmp_path, "t10k-images-idx3-ubyte.gz", gzip.compress(bytes(raw)))
+    with pytest.raises(MNISTFormatError, match=r"t10k-images-idx3-ubyte.gz: wrong magic number, expected 2051 "
+                                               r"\(images\), got 2049"):
+        load_mnist("test", directory)
+
+
+@needs_real_mnist
+def test_a_flipped_byte_in_a_real_file_fails_its_md5(tmp_path):
+    """The canonical files are checked against the real files' MD5 (of their content, so an uncompressed
+    copy is checked too); check_md5=False loads data of your own under the same names."""
+    write_files(tmp_path, {name: content for name, content in fake_files().items() if name.startswith("train")})
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes((SHARED / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    images = bytearray(gzip.decompress((SHARED / "t10k-images-idx3-ubyte.gz").read_bytes()))
+    images[16 + 5 * 784 + 400] ^= 0x01  # one pixel of image 5
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(bytes(images))
+    with pytest.raises(MNISTFormatError, match=r"t10k-images-idx3-ubyte: MD5 .* differs from the real MNIST "
+                                               r"file's .*--no-md5-check"):
+        load_mnist("test", tmp_path)
+    loaded, _ = load_mnist("test", tmp_path, check_md5=False)
+    assert loaded.shape == (10000, 1, 28, 28)
 
 
 def test_missing_file_for_read_idx(tmp_path):
@@ -418,7 +463,7 @@ def test_download_verifies_and_loads(server, tmp_path):
     root = download_mnist(tmp_path / "new" / "dir", [serve(server, "m1", files)], {n: md5(c) for n, c in files.items()}, TIMEOUT)
     assert sorted(p.name for p in root.iterdir()) == sorted(files)
     assert all((root / n).read_bytes() == c for n, c in files.items())
-    images, labels = load_mnist("train", root)
+    images, labels = load_mnist("train", root, check_md5=False)  # test-made files under the standard names
     assert images.shape == (12, 1, 28, 28) and labels.shape == (12,)
     assert sorted(server.log) == sorted(f"/m1/{n}" for n in files)
 
@@ -468,7 +513,7 @@ def test_download_skips_files_already_present(server, tmp_path):
 def test_download_accepts_a_recompressed_copy_of_the_real_file(server, tmp_path, monkeypatch):
     # A .gz whose own MD5 differs but whose content matches CONTENT_MD5S is kept.
     name = "t10k-labels-idx1-ubyte.gz"
-    monkeypatch.setitem(data.CONTENT_MD5S, name, md5(b"real"))
+    monkeypatch.setitem(data.CONTENT_MD5S, name[: -len(".gz")], md5(b"real"))
     (tmp_path / name).write_bytes(gzip.compress(b"real", mtime=0))
     download_mnist(tmp_path, [serve(server, "m1", {})], {name: "0" * 32}, TIMEOUT)
     assert server.log == []

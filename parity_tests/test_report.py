@@ -188,16 +188,19 @@ def test_page_references_every_image_and_every_reference_exists(run):
     assert f"{100 * report['accuracy']:.2f}%" in page and "1,446,030" in page
 
 
-def test_without_metrics_the_curves_are_skipped_with_a_note(run, tmp_path):
-    """Also: --impl other than the checkpoint's, the default --out, and --image-index."""
+def test_curves_are_the_epochs_the_checkpoint_has_seen(run, tmp_path):
+    """The checkpoint is the record of the run: a metrics.jsonl beside it that is ahead of it (an epoch the
+    model never saw) is not drawn. Also: --impl other than the checkpoint's, the default --out, --image-index."""
     checkpoint, _, _, _ = run
     (tmp_path / "run").mkdir()
     copied = shutil.copy(checkpoint, tmp_path / "run" / "checkpoint.pt")
+    saved = torch.load(checkpoint, weights_only=True)["metrics"]
+    ahead = [*saved, {**saved[-1], "epoch": 3, "test_accuracy": 0.99}]
+    (tmp_path / "run" / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in ahead))
     report = make_report(copied, impl="vector", test_samples=50, image_index=7)
     out = tmp_path / "run" / "report"
-    assert Path(report["out"]) == out and not (out / "training_curves.png").exists()
-    assert "no metrics.jsonl" in report["training_curves"]["note"]
-    assert "no metrics.jsonl" in (out / "index.html").read_text()
+    assert Path(report["out"]) == out and (out / "training_curves.png").is_file()
+    assert report["training_curves"]["epochs"] == saved
     assert report["impl"] == "vector" and report["checkpoint_impl"] == "torch"
     assert report["feature_maps"]["image_index"] == 7
     model = SimpleConvNet("torch")
@@ -219,7 +222,7 @@ def test_errors_name_the_argument(tmp_path, capsys):
     assert "bare state_dict" in capsys.readouterr().err
     torch.save({"weights": torch.zeros(1), "step": 3}, tmp_path / "other.pt")
     assert main(["--checkpoint", str(tmp_path / "other.pt")]) == 2
-    assert "not one of our checkpoints" in capsys.readouterr().err
+    assert "not one of train.py's checkpoints" in capsys.readouterr().err
 
 
 CHECK_IMAGES = """<script>

@@ -2,10 +2,19 @@
 
 import importlib.util
 import json
+import os
+import pickle
+import re
+import shlex
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from simple_conv_net.model import SimpleConvNet
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("train", ROOT / "train.py")
@@ -145,3 +154,209 @@ def test_lenet5_on_test_made_cifar10(tmp_path, fmt):
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["args"]["dataset"] == "cifar10" and state["model"]["conv1.weight"].shape == (6, 3, 5, 5)
     assert [m["epoch"] for m in state["metrics"]] == [1, 2]
+
+
+# ----------------------------------------------------------------------------- faults and bad input (issue 14)
+
+TINY = ["--train-samples", "64", "--test-samples", "64", "--batch-size", "16", "--test-batch-size", "64",
+        "--impl", "vector"]  # 4 steps an epoch
+
+
+def tiny(out, *extra) -> int:
+    return train.main([*TINY, "--out", str(out), *extra])
+
+
+def checkpoint_of(out):
+    return torch.load(out / "checkpoint.pt", weights_only=True)
+
+
+def metrics_of(out) -> list:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_resume_applies_changed_hyperparameters_and_records_them(tmp_path):
+    out = tmp_path / "run"
+    assert tiny(out, "--epochs", "1") == 0
+    assert tiny(out, "--epochs", "2", "--resume", "--lr", "0.05", "--momentum", "0.9", "--weight-decay", "0.001") == 0
+    state = checkpoint_of(out)
+    weights, biases = state["optimizer"]["param_groups"]  # the groups the steps of epoch 2 ran with
+    assert weights["lr"] == biases["lr"] == 0.05 and weights["momentum"] == biases["momentum"] == 0.9
+    assert weights["weight_decay"] == 0.001 and biases["weight_decay"] == 0.0  # the weights only, as in a new run
+    assert (state["args"]["lr"], state["args"]["momentum"], state["args"]["weight_decay"]) == (0.05, 0.9, 0.001)
+    first, second = metrics_of(out)
+    assert "changed" not in first
+    assert second["changed"] == {"lr": [0.01, 0.05], "momentum": [0.5, 0.9], "weight_decay": [0.0, 0.001]}
+
+
+def test_resume_alone_continues_with_the_saved_settings(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert tiny(out, "--epochs", "1", "--seed", "3") == 0
+    assert train.main(["--out", str(out), "--resume", "--epochs", "2"]) == 0
+    state = checkpoint_of(out)
+    assert state["epoch"] == 2 and [m["epoch"] for m in state["metrics"]] == [1, 2]
+    assert {k: state["args"][k] for k in ("seed", "train_samples", "batch_size", "impl")} == \
+        {"seed": 3, "train_samples": 64, "batch_size": 16, "impl": "vector"}
+    capsys.readouterr()
+    assert train.main(["--out", str(out), "--resume"]) == 0
+    assert "finished" in capsys.readouterr().out
+    assert train.main(["--out", str(out), "--resume", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "argument --epochs" in err and "2 epochs" in err
+    assert checkpoint_of(out)["epoch"] == 2
+
+
+class Payload:
+    """Unpickling this runs ``touch marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {shlex.quote(str(self.marker))}",)
+
+
+def write_bad_checkpoint(path, kind: str) -> None:
+    full = {"model": SimpleConvNet("torch").state_dict(), "optimizer": {}, "scheduler": {}, "epoch": 1,
+            "rng": {"torch": torch.get_rng_state(), "cuda": []}, "metrics": [],
+            "args": {"model": "simple", "dataset": "mnist", "impl": "vector"}}
+    if kind == "truncated":
+        torch.save(full, path)
+        path.write_bytes(path.read_bytes()[:-1000])
+    elif kind == "random":
+        path.write_bytes(torch.randint(0, 256, (5000,), dtype=torch.uint8,
+                                       generator=torch.Generator().manual_seed(0)).numpy().tobytes())
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "bare state_dict":
+        torch.save(full["model"], path)
+    elif kind == "missing keys":
+        torch.save({k: v for k, v in full.items() if k not in ("args", "rng")}, path)
+    elif kind == "malicious":
+        torch.save({**full, "model": Payload(path.parent / "pwned")}, path)
+    elif kind == "malicious legacy pickle":
+        path.write_bytes(pickle.dumps({**full, "model": Payload(path.parent / "pwned")}))
+
+
+BAD_CHECKPOINTS = {  # what the one line must say
+    "truncated": r"truncated", "random": r"not the zip archive torch\.save writes", "empty": r"empty \(0 bytes\)",
+    "bare state_dict": r"bare state_dict", "missing keys": r"lacks .*'args'",
+    "malicious": r"refused.*posix\.system", "malicious legacy pickle": r"not the zip archive torch\.save writes",
+}
+
+
+@pytest.mark.parametrize("kind", BAD_CHECKPOINTS)
+def test_bad_checkpoint_is_one_clear_line(tmp_path, capsys, kind):
+    """train.py --resume and the report load checkpoints with the same loader: one line naming the file and
+    what is wrong, exit 2, no traceback, never torch's advice to load with weights_only=False."""
+    from simple_conv_net.report import main as report_main
+
+    out = tmp_path / "run"
+    out.mkdir()
+    path = out / "checkpoint.pt"
+    write_bad_checkpoint(path, kind)
+    code = tiny(out, "--resume", "--epochs", "2")
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert report_main(["--checkpoint", str(path)]) == 2
+    report_err = capsys.readouterr().err
+    for text in (err, report_err):
+        lines = text.strip().splitlines()
+        assert len(lines) == 1, text
+        assert str(path) in lines[0] and re.search(BAD_CHECKPOINTS[kind], lines[0]), lines[0]
+        assert "weights_only" not in text and "Traceback" not in text
+    if kind == "missing keys":
+        assert "'rng'" in err  # train.py needs the RNG states; the report does not
+    assert not (out / "pwned").exists()
+
+
+def test_second_process_on_the_same_run_directory_is_refused(tmp_path, capsys):
+    """One train.py at a time writes a run directory; the lock of a killed one is taken over, and the
+    temporary file an interrupted write left behind is removed."""
+    out = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-u", str(ROOT / "train.py"), *TINY, "--epochs", "100000",
+                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        for line in first.stdout:  # once it has written a checkpoint (epoch 1's, before epoch 2 began)
+            if line.startswith("epoch  2:"):
+                break
+        assert first.poll() is None, "the first run ended early"
+        assert tiny(out, "--epochs", "1") == 2
+        err = capsys.readouterr().err
+        assert f"{out} is in use" in err and f"pid {first.pid}" in err
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        first.stdout.close()
+    leftover = out / ".checkpoint.pt.x1y2z3.tmp"
+    leftover.write_bytes(bytes(1000))
+    assert tiny(out, "--resume", "--epochs", str(checkpoint_of(out)["epoch"] + 1)) == 0
+    assert not leftover.exists() and not list(out.glob(".*.tmp"))
+    printed = capsys.readouterr().out
+    assert f"pid {first.pid}" in printed and str(leftover.name) in printed
+
+
+def test_a_write_interrupted_between_checkpoint_and_metrics_leaves_them_consistent(tmp_path, monkeypatch):
+    """A kill between the two files an epoch writes: metrics.jsonl may lag the checkpoint, never lead it
+    (the model would not have seen the epoch it shows), and resuming brings it up to date."""
+    out = tmp_path / "run"
+    renames, real_replace = [], os.replace
+
+    def replace(source, target):
+        if Path(target).parent == out:
+            renames.append(Path(target).name)
+            if len(renames) == 4:  # epoch 2's second file
+                raise KeyboardInterrupt
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    assert tiny(out, "--epochs", "2") == 130
+    monkeypatch.undo()
+    assert max(m["epoch"] for m in metrics_of(out)) <= checkpoint_of(out)["epoch"]
+    assert tiny(out, "--resume", "--epochs", "2") == 0
+    assert [m["epoch"] for m in metrics_of(out)] == [m["epoch"] for m in checkpoint_of(out)["metrics"]] == [1, 2]
+
+
+def test_ctrl_c_in_the_first_epoch_says_there_is_nothing_to_resume(tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "train_epoch", interrupted)
+    assert tiny(tmp_path / "run", "--epochs", "2") == 130
+    err = capsys.readouterr().err
+    assert "nothing to resume" in err and "Continue with" not in err
+    again = err.split("Start again with: ")[1]
+    assert "--resume" not in again and "--epochs 2" in again
+
+
+def test_a_new_run_does_not_overwrite_another_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert tiny(out, "--epochs", "1") == 0
+    before = (out / "checkpoint.pt").read_bytes()
+    assert tiny(out, "--epochs", "1", "--seed", "5") == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (out / "checkpoint.pt").read_bytes() == before
+
+
+def test_divergence_stops_with_the_step_and_saves_nothing_of_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert tiny(out, "--epochs", "2", "--lr", "1e4", "--save-model") == 1
+    err = capsys.readouterr().err
+    assert re.search(r"non-finite.*step \d+", err), err
+    assert not (out / "checkpoint.pt").exists() and not (out / "model.pt").exists()
+
+
+def test_off_a_terminal_progress_is_a_line_every_log_interval(tmp_path, capsys):
+    assert tiny(tmp_path / "run", "--epochs", "1", "--log-interval", "2") == 0  # captured: stdout is no TTY
+    printed = capsys.readouterr().out
+    lines = re.findall(r"^epoch 1 \[\s*(\d+)/64 \(\s*(\d+)%\)\] loss \d+\.\d{4}, \d+ images/s$", printed, re.M)
+    assert lines == [("32", "50"), ("64", "100")], printed
+
+
+def test_help_names_the_default_run_directory_and_the_handouts(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert "runs/<model>-<impl>-<timestamp>" in text
+    assert not re.search(r"seed \d{3}", text), "a handout cited by number only"
+    default = train.parse_args(["--model", "lenet", "--impl", "scalar"]).out
+    assert re.fullmatch(r"runs/lenet-scalar-\d{8}-\d{6}", default)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import reprlib
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,9 @@ RECORD = 1 + PIXELS  # 3073 bytes per binary record
 DIRS = {"bin": "cifar-10-batches-bin", "py": "cifar-10-batches-py"}
 BATCHES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 SUFFIX = {"bin": ".bin", "py": ""}
+
+_short = reprlib.Repr()  # a pickle's keys in a message: bounded, however they nest
+_short.maxlevel, _short.maxstring, _short.maxother = 2, 40, 40
 
 
 class CIFAR10NotFoundError(FileNotFoundError):
@@ -209,6 +213,28 @@ def _unpickle(path: Path) -> object:
         ) from None
 
 
+def _labels(path: Path, labels, count: int) -> np.ndarray:
+    """``b'labels'`` as int64 ``[count]``, accepted only in the forms real batches have: a flat list of
+    ints (the official files) or a 1-D integer array. Checked before anything is converted: numpy turns a
+    list of lists into an array of every nested level, and a few hundred bytes of pickle can nest shared
+    references into billions of elements."""
+    expected = f"expected b'labels' to be {count} ints (one per row of b'data')"
+    if isinstance(labels, np.ndarray):
+        if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) != count:
+            raise CIFAR10FormatError(f"{path}: {expected}, found a {labels.dtype} array of shape {labels.shape}")
+        return labels.astype(np.int64)
+    if not isinstance(labels, list):
+        raise CIFAR10FormatError(f"{path}: {expected}, found a {type(labels).__name__}")
+    if len(labels) != count:
+        raise CIFAR10FormatError(f"{path}: {expected}, found a list of {len(labels)}")
+    odd = next((k for k, label in enumerate(labels) if type(label) is not int), None)
+    if odd is not None:
+        raise CIFAR10FormatError(f"{path}: {expected}, found a list whose item {odd} is a {type(labels[odd]).__name__}")
+    if labels and not -2**63 <= min(labels) <= max(labels) < 2**63:
+        raise CIFAR10FormatError(f"{path}: expected labels in 0..{NUM_CLASSES - 1}, found {min(labels)}..{max(labels)}")
+    return np.array(labels, dtype=np.int64)
+
+
 def read_python_batch(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
     """Read a python (pickled) batch: ``(images uint8 [N, 3, 32, 32], labels int64 [N])``.
 
@@ -220,27 +246,20 @@ def read_python_batch(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tens
     path = Path(path)
     batch = _unpickle(path)
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        found = f"a dict with keys {sorted(map(repr, batch))}" if isinstance(batch, dict) else type(batch).__name__
+        found = (f"a dict with keys {', '.join(_short.repr(key) for key in list(batch)[:8])}"
+                 if isinstance(batch, dict) else type(batch).__name__)
         raise CIFAR10FormatError(f"{path}: expected a dict with keys b'data' and b'labels', found {found}")
-    data, labels = batch[b"data"], batch[b"labels"]
+    data = batch[b"data"]
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != PIXELS \
             or len(data) == 0:
         found = f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise CIFAR10FormatError(
             f"{path}: expected b'data' to be a uint8 array of shape [N, {PIXELS}] with N >= 1, found {found}"
         )
-    try:
-        labels = np.asarray(labels)
-    except Exception:  # ragged or odd contents
-        labels = np.asarray([], dtype=object)
-    if labels.ndim != 1 or len(labels) != len(data) or (len(labels) and labels.dtype.kind not in "iu"):
-        raise CIFAR10FormatError(
-            f"{path}: expected b'labels' to be {len(data)} ints (one per row of b'data'), "
-            f"found {labels.dtype} values of shape {labels.shape}"
-        )
+    labels = _labels(path, batch[b"labels"], len(data))
     _check_labels(path, labels)
     images = torch.from_numpy(np.ascontiguousarray(data).reshape(-1, CHANNELS, IMAGE_SIZE, IMAGE_SIZE).copy())
-    return images, torch.from_numpy(labels.astype(np.int64))
+    return images, torch.from_numpy(labels)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -265,8 +284,11 @@ def load_cifar10(split: str, data_dir: str | os.PathLike | None = None) -> tuple
     return images.to(torch.float32).div_(255).sub_(mean).div_(std), labels
 
 
-def load(split: str, data_dir: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The dataset interface of :mod:`simple_conv_net.datasets`: :func:`load_cifar10`."""
+def load(split: str, data_dir: str | os.PathLike | None = None,
+         check_md5: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """The dataset interface of :mod:`simple_conv_net.datasets`: :func:`load_cifar10`. ``check_md5`` has
+    nothing to check here: CIFAR-10 publishes the MD5 of its archives only, not of the batch files
+    extracted from them (whose format the readers check)."""
     return load_cifar10(split, data_dir)
 
 

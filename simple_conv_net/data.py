@@ -18,8 +18,15 @@ a silent fallback):
    are reused), ``../shared/mnist`` relative to the current directory, and
    ``../shared/mnist`` relative to the repository root.
 
-:func:`load_mnist` returns float32 images ``[N, 1, 28, 28]`` normalised as
-``(pixel / 255 - MEAN) / STD`` and int64 labels ``[N]``. :class:`Batches` cuts
+:func:`read_idx` reads a file in bounded pieces, checking the header before the data:
+a gzip stream is inflated only as far as the header's shape promises (a small file
+that inflates to gigabytes is refused at that point), and nothing is allocated for a
+shape the file cannot hold. :func:`load_mnist` returns float32 images ``[N, 1, 28, 28]``
+normalised as ``(pixel / 255 - MEAN) / STD`` and int64 labels ``[N]``, N >= 1. A file
+with one of the four standard names is checked against the real MNIST file's MD5
+(:data:`CONTENT_MD5S`, of the uncompressed content, so a ``.gz``, a recompressed copy
+and an uncompressed file are all checked); ``check_md5=False`` (train.py
+``--no-md5-check``) loads data of your own under those names. :class:`Batches` cuts
 them into batches by slicing whole tensors (no per-sample Python), shuffled by
 a permutation that is a pure function of ``(seed, epoch)``, so a resumed run
 sees exactly the batches of an uninterrupted one. :func:`download_mnist` fetches
@@ -37,6 +44,7 @@ import urllib.request
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
@@ -55,6 +63,7 @@ SPLITS = {
 FILES = tuple(name for pair in SPLITS.values() for name in pair)
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
+MAGIC_MEANING = {IMAGES_MAGIC: "images", LABELS_MAGIC: "labels"}
 UBYTE = 0x08
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
@@ -70,14 +79,19 @@ MD5S = {
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
 }
-# MD5 of each file's decompressed content. A .gz whose bytes differ (recompressed,
-# e.g. with another gzip header) but whose content matches is the same data.
+# MD5 of each file's content: the uncompressed IDX bytes of the .gz files above (checked
+# against MD5S). A .gz whose bytes differ (recompressed, e.g. with another gzip header)
+# but whose content matches is the same data, and so is an uncompressed copy.
 CONTENT_MD5S = {
-    "train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",
-    "train-labels-idx1-ubyte.gz": "a25bea736e30d166cdddb491f175f624",
-    "t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea",
-    "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637",
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
+
+CHUNK = 1 << 20  # bytes per read
+# Deflate's largest expansion: a gzip file of n bytes holds at most about 1032 n bytes.
+MAX_INFLATION = 1032
 
 
 class MNISTNotFoundError(FileNotFoundError):
@@ -86,6 +100,10 @@ class MNISTNotFoundError(FileNotFoundError):
 
 class MNISTFormatError(ValueError):
     """An MNIST file is truncated, corrupt or not the IDX file it should be."""
+
+
+class MNISTChecksumError(MNISTFormatError):
+    """A file with a standard MNIST name whose content is not the real file's."""
 
 
 class MNISTDownloadError(OSError):
@@ -153,80 +171,132 @@ def find_mnist(data_dir: str | os.PathLike | None = None) -> Path:
 # ----------------------------------------------------------------------------- reading
 
 
-def _read_bytes(path: Path) -> bytes:
+class _Content:
+    """A file's content, read in bounded pieces: inflated on the fly for ``.gz``, and with ``md5`` hashed
+    as it goes.
+
+    ``capacity``: the most bytes the content can have (the size of a plain file; for a gzip file,
+    what deflate can expand its bytes to at most), so that a header promising more is refused before
+    anything is read.
+    """
+
+    def __init__(self, path: Path, md5: bool = False) -> None:
+        self.path = path
+        try:
+            self.size = path.stat().st_size
+        except FileNotFoundError:
+            raise MNISTNotFoundError(f"MNIST file {path} does not exist") from None
+        self.compressed = path.suffix == ".gz"
+        self.capacity = MAX_INFLATION * self.size if self.compressed else self.size
+        self.md5 = hashlib.md5() if md5 else None
+        self._stream: BinaryIO = gzip.open(path, "rb") if self.compressed else open(path, "rb")
+
+    def read(self, count: int) -> bytearray:
+        """The next ``count`` bytes, fewer only at the end of the content."""
+        content = bytearray()
+        while len(content) < count:
+            try:
+                chunk = self._stream.read(min(count - len(content), CHUNK))
+            except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
+                if not self.compressed:
+                    raise
+                raise MNISTFormatError(f"{self.path}: expected a gzip-compressed IDX file, found a corrupt or "
+                                       f"truncated gzip stream ({error})") from None
+            if not chunk:
+                break
+            if self.md5 is not None:
+                self.md5.update(chunk)
+            content += chunk
+        return content
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def _read_idx(path: Path, magic: int | None = None, md5: bool = False) -> tuple[torch.Tensor, str | None]:
+    """(the data of an unsigned-byte IDX file, with ``md5`` the MD5 of its content); see :func:`read_idx`."""
+    content = _Content(path, md5)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise MNISTNotFoundError(f"MNIST file {path} does not exist") from None
-    if path.suffix != ".gz":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
+        return _parse_idx(content, magic), content.md5.hexdigest() if md5 else None
+    finally:
+        content.close()
+
+
+def _parse_idx(content: _Content, magic: int | None) -> torch.Tensor:
+    path = content.path
+    head = content.read(4)
+    if len(head) < 4:
+        raise MNISTFormatError(f"{path}: expected at least a 4-byte IDX header, found {len(head)} bytes")
+    found = int.from_bytes(head, "big")
+    zero, dtype, ndim = head[0] << 8 | head[1], head[2], head[3]
+    if magic is not None and found != magic:
+        meaning = MAGIC_MEANING.get(found, f"0x{found:08X}")
+        raise MNISTFormatError(f"{path}: wrong magic number, expected {magic} ({MAGIC_MEANING[magic]}), "
+                               f"got {found} ({meaning})")
+    if zero != 0 or dtype != UBYTE or ndim == 0:
         raise MNISTFormatError(
-            f"{path}: expected a gzip-compressed IDX file, found a corrupt or truncated gzip stream ({error})"
-        ) from None
+            f"{path}: expected an unsigned-byte IDX magic number 0x0000080D with D >= 1 dimensions "
+            f"({IMAGES_MAGIC} for images, {LABELS_MAGIC} for labels), found {found} (0x{found:08X})"
+        )
+    header = 4 + 4 * ndim
+    dims = content.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise MNISTFormatError(
+            f"{path}: truncated header: expected {header} bytes for {ndim} dimensions, found {4 + len(dims)}"
+        )
+    shape = [int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim)]
+    expected = header + math.prod(shape)
+    needs = f"the header's shape {tuple(shape)} needs {expected} bytes"
+    if not content.compressed and content.size != expected:
+        problem = "truncated" if content.size < expected else "has trailing bytes"
+        raise MNISTFormatError(f"{path}: {problem}: {needs}, found {content.size}")
+    if expected > content.capacity:
+        raise MNISTFormatError(f"{path}: truncated: {needs}, more than its {content.size} compressed bytes can hold")
+    data = content.read(expected - header)
+    if len(data) < expected - header:
+        raise MNISTFormatError(f"{path}: truncated: {needs}, found {header + len(data)}")
+    if content.read(1):  # also makes the gzip reader check the stream's CRC and length
+        raise MNISTFormatError(f"{path}: has trailing bytes: {needs}, found more (read no further)")
+    if not data:  # no samples; torch.frombuffer rejects an empty buffer
+        return torch.empty(shape, dtype=torch.uint8)
+    return torch.frombuffer(data, dtype=torch.uint8).reshape(shape)
 
 
-def read_idx(path: str | os.PathLike) -> torch.Tensor:
+def read_idx(path: str | os.PathLike, magic: int | None = None) -> torch.Tensor:
     """Read an unsigned-byte IDX file (``.gz`` or uncompressed).
 
     Returns a uint8 tensor whose shape is the header's dimensions, e.g.
     ``[N, 28, 28]`` for an images file (magic 2051), ``[N]`` for labels (2049).
-    Raises :class:`MNISTFormatError` for a bad magic number or a byte length
-    that disagrees with the header, :class:`MNISTNotFoundError` if it is missing.
+    ``magic``: the magic number the file must have. Raises :class:`MNISTFormatError`
+    for a bad magic number or a byte length that disagrees with the header (found
+    before reading or inflating more than the header promises),
+    :class:`MNISTNotFoundError` if it is missing.
     """
-    path = Path(path)
-    data = _read_bytes(path)
-    if len(data) < 4:
-        raise MNISTFormatError(f"{path}: expected at least a 4-byte IDX header, found {len(data)} bytes")
-    magic = int.from_bytes(data[:4], "big")
-    zero, dtype, ndim = data[0] << 8 | data[1], data[2], data[3]
-    if zero != 0 or dtype != UBYTE or ndim == 0:
-        raise MNISTFormatError(
-            f"{path}: expected an unsigned-byte IDX magic number 0x0000080D with D >= 1 dimensions "
-            f"({IMAGES_MAGIC} for images, {LABELS_MAGIC} for labels), found {magic} (0x{magic:08X})"
-        )
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise MNISTFormatError(
-            f"{path}: truncated header: expected {header} bytes for {ndim} dimensions, found {len(data)}"
-        )
-    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + math.prod(shape)
-    if len(data) != expected:
-        problem = "truncated" if len(data) < expected else "has trailing bytes"
-        raise MNISTFormatError(
-            f"{path}: {problem}: the header's shape {tuple(shape)} needs {expected} bytes, found {len(data)}"
-        )
-    if expected == header:  # no samples; torch.frombuffer rejects an empty buffer
-        return torch.empty(shape, dtype=torch.uint8)
-    return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).reshape(shape)
+    return _read_idx(Path(path), magic)[0]
 
 
-def _check_magic(path: Path, array: torch.Tensor, magic: int, what: str) -> None:
-    found = (UBYTE << 8) | array.dim()
-    if found != magic:
-        raise MNISTFormatError(
-            f"{path}: expected magic number {magic} ({what}), found {found} ({array.dim()}-D data)"
-        )
+def _plain_name(path: Path) -> str:
+    return path.name[: -len(".gz")] if path.suffix == ".gz" else path.name
 
 
-def load_mnist(split: str, data_dir: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def load_mnist(split: str, data_dir: str | os.PathLike | None = None,
+               check_md5: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Load one split, ``'train'`` (60000 samples) or ``'test'`` (10000).
 
     Returns ``(images, labels)``: images float32 ``[N, 1, 28, 28]`` equal to
-    ``(pixel / 255 - MEAN) / STD``, labels int64 ``[N]`` in 0..9. ``data_dir``
-    is searched as in :func:`find_mnist`. Nothing is cached on disk.
+    ``(pixel / 255 - MEAN) / STD``, labels int64 ``[N]`` in 0..9, N >= 1. ``data_dir``
+    is searched as in :func:`find_mnist`. The files are checked against the real
+    MNIST files' MD5 (:data:`CONTENT_MD5S`) unless ``check_md5`` is False (data of
+    your own under the standard names). Nothing is cached on disk.
     """
     if split not in SPLITS:
         raise ValueError(f"load_mnist(): argument 'split' expected 'train' or 'test', got {split!r}")
     directory = find_mnist(data_dir)
     images_path, labels_path = (_file_in(directory, name) for name in SPLITS[split])
-    images, labels = read_idx(images_path), read_idx(labels_path)
+    real = {path: CONTENT_MD5S.get(_plain_name(path)) if check_md5 else None for path in (images_path, labels_path)}
+    images, images_md5 = _read_idx(images_path, IMAGES_MAGIC, md5=real[images_path] is not None)
+    labels, labels_md5 = _read_idx(labels_path, LABELS_MAGIC, md5=real[labels_path] is not None)
 
-    _check_magic(images_path, images, IMAGES_MAGIC, "images, 3-D")
-    _check_magic(labels_path, labels, LABELS_MAGIC, "labels, 1-D")
     if tuple(images.shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE):
         raise MNISTFormatError(
             f"{images_path}: expected {IMAGE_SIZE}x{IMAGE_SIZE} images, found {tuple(images.shape[1:])}"
@@ -236,10 +306,19 @@ def load_mnist(split: str, data_dir: str | os.PathLike | None = None) -> tuple[t
             f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels; "
             "expected the same count"
         )
-    if len(labels) and int(labels.max()) >= NUM_CLASSES:
+    if len(images) == 0:
+        raise MNISTFormatError(f"{images_path}: holds no images (N = 0); a split needs at least one")
+    if int(labels.max()) >= NUM_CLASSES:
         raise MNISTFormatError(
             f"{labels_path}: expected labels in 0..{NUM_CLASSES - 1}, found {int(labels.max())}"
         )
+    for path, md5 in ((images_path, images_md5), (labels_path, labels_md5)):
+        if md5 != real[path]:
+            raise MNISTChecksumError(
+                f"{path}: MD5 {md5} of its content differs from the real MNIST file's ({real[path]}): the file is "
+                "damaged, or it is data of your own under MNIST's name; for data of your own, pass "
+                "--no-md5-check to train.py (check_md5=False to load_mnist)"
+            )
     normalised = images.to(torch.float32).div_(255).sub_(MEAN).div_(STD).unsqueeze(1)
     return normalised, labels.to(torch.int64)
 
@@ -285,6 +364,8 @@ class Batches:
                 f"Batches(): arguments 'images' and 'labels' expected the same length, "
                 f"got {len(images)} images and {len(labels)} labels"
             )
+        if len(images) == 0:
+            raise ValueError("Batches(): arguments 'images' and 'labels' expected at least one sample, got none")
         self.batch_size = _require_int("batch_size", batch_size, 1)
         self.seed = _require_int("seed", seed, 0)
         if limit is not None:
@@ -352,13 +433,18 @@ def _md5_matches(path: Path, name: str, md5: str) -> bool:
     recompressed copy of a known MNIST file) its decompressed content's does."""
     if hashlib.md5(path.read_bytes()).hexdigest() == md5:
         return True
-    if name not in CONTENT_MD5S:
+    real = CONTENT_MD5S.get(_plain_name(Path(name)))
+    if real is None:
         return False
+    content = _Content(path, md5=True)
     try:
-        content = gzip.decompress(path.read_bytes())
-    except (OSError, EOFError, zlib.error):
+        while content.read(CHUNK):
+            pass
+    except MNISTFormatError:  # not a gzip stream
         return False
-    return hashlib.md5(content).hexdigest() == CONTENT_MD5S[name]
+    finally:
+        content.close()
+    return content.md5.hexdigest() == real
 
 
 def _fetch(url: str, target: Path, name: str, md5: str, timeout: float) -> None:
@@ -411,6 +497,7 @@ def download_mnist(
     return root
 
 
-def load(split: str, data_dir: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def load(split: str, data_dir: str | os.PathLike | None = None,
+         check_md5: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """The dataset interface of :mod:`simple_conv_net.datasets`: :func:`load_mnist`."""
-    return load_mnist(split, data_dir)
+    return load_mnist(split, data_dir, check_md5)

@@ -26,7 +26,9 @@ def get_dataset(name: str) -> Dataset:
     return DATASETS[name]
 
 
-def load(name: str, split: str, data_dir=None):
-    """(images float32 [N, C, H, W] normalised, labels int64 [N]) of split 'train' or 'test'."""
+def load(name: str, split: str, data_dir=None, check_md5: bool = True):
+    """(images float32 [N, C, H, W] normalised, labels int64 [N], N >= 1) of split 'train' or 'test'.
+    ``check_md5``: check files with the dataset's standard names against the published data's MD5s
+    (MNIST; False for data of your own under those names)."""
     module = importlib.import_module(get_dataset(name).module)
-    return module.load(split, data_dir)
+    return module.load(split, data_dir, check_md5)

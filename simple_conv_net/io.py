@@ -1,11 +1,14 @@
 """Files written so that an interrupted run never leaves a half-written one behind.
 
 Each writer puts the bytes in a temporary file beside the target, flushes them to disk,
-then renames it over the target: a reader sees the old complete file or the new one.
+then renames it over the target: a reader sees the old complete file or the new one. A process
+killed mid-write (kill -9, power loss) cannot remove its temporary file; :func:`leftovers` finds
+such files, for whoever next owns the directory to remove.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -31,7 +34,8 @@ def atomic_file(path) -> Iterator[tuple[BinaryIO, Path]]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    prefix, suffix = _temporary_affixes(path)
+    fd, temporary = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     temporary = Path(temporary)
     try:
         os.chmod(temporary, 0o666 & ~UMASK)  # mkstemp makes 0600; give what open() would
@@ -42,6 +46,19 @@ def atomic_file(path) -> Iterator[tuple[BinaryIO, Path]]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _temporary_affixes(path: Path) -> tuple[str, str]:
+    """The temporary file of ``dir/name`` is ``dir/.name.<random>.tmp``."""
+    return f".{path.name}.", ".tmp"
+
+
+def leftovers(path) -> list[Path]:
+    """The temporary files that interrupted writes of ``path`` left beside it. Remove them only while
+    no other process can be writing ``path`` (a live writer's file looks the same)."""
+    path = Path(path)
+    prefix, suffix = _temporary_affixes(path)
+    return sorted(path.parent.glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"))
 
 
 def _atomic_write(path, write) -> Path:

@@ -160,3 +160,16 @@ class InverseDecay(torch.optim.lr_scheduler.LRScheduler):
 
     def _get_closed_form_lr(self):
         return self.get_lr()
+
+    def set_policy(self, lr: float, gamma: float, power: float) -> None:
+        """Make eps = ``lr``, gamma and p the policy's from the current iteration t on (a resumed run
+        given new values): every group's rate becomes lr / (1 + gamma t)^p now. Setting the values it
+        already has changes nothing, to the bit."""
+        _check_number("lr", lr, "a finite number >= 0", lambda x: x >= 0)
+        _check_number("gamma", gamma, "a finite number >= 0", lambda x: x >= 0)
+        _check_number("power", power, "a finite number >= 0", lambda x: x >= 0)
+        self.gamma, self.power = float(gamma), float(power)
+        self.base_lrs = [float(lr)] * len(self.optimizer.param_groups)
+        for group, rate in zip(self.optimizer.param_groups, self.get_lr()):
+            group["initial_lr"], group["lr"] = float(lr), rate
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]

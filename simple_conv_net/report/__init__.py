@@ -14,8 +14,8 @@ Written to ``--out`` (default ``<checkpoint dir>/report``), each file atomically
                             that image, one figure per layer (seed 003, section 7, Q8)
     misclassified.png       misclassified test images, most confident first, with true and
                             predicted labels and the predicted probability
-    training_curves.png     loss and accuracy per epoch from metrics.jsonl beside the checkpoint
-                            (skipped, with a note, when there is none)
+    training_curves.png     loss and accuracy per epoch, from the checkpoint's metrics: the epochs
+                            its model has seen (skipped, with a note, when it holds none)
     report.json             every figure's numbers: the confusion matrix, per-class precision and
                             recall, accuracy, filter weights, feature maps, the misclassified images'
                             indices, the per-epoch metrics, the per-layer parameter and multiply-add counts

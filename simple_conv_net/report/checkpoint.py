@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from .. import data, datasets
-from ..backends import IMPLS
+from .. import data, datasets, run_dir
 from ..io import CHECKPOINT
-from ..model import MODELS, build_model
+from ..model import build_model
 
 
 class ReportError(Exception):
@@ -31,38 +29,16 @@ def find_checkpoint(path) -> Path:
 
 
 def load_checkpoint(path) -> dict:
-    """The checkpoint train.py writes, checked: a dict with 'model' (a state_dict) and 'args'."""
+    """The checkpoint train.py writes (a file, or a run directory holding checkpoint.pt), loaded and
+    checked by the loader train.py --resume uses, with the names it was built from."""
     path = find_checkpoint(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # unpickling, zip or format errors of every kind
-        # (the unpickler's own message suggests weights_only=False, which this tool never does)
-        lines = str(error).strip().splitlines()
-        reason = "" if isinstance(error, pickle.UnpicklingError) or not lines else f": {lines[0][:200]}"
-        raise ReportError(f"argument --checkpoint: {path} is not a torch checkpoint that loads with "
-                          f"weights_only=True ({type(error).__name__}{reason})") from None
-    expected = ("expected the checkpoint.pt train.py writes: a dict with 'model' (a state_dict), "
-                "'optimizer', 'epoch', 'metrics' and 'args'")
-    if not isinstance(state, dict):
-        raise ReportError(f"argument --checkpoint: {path} is not one of our checkpoints; {expected}; "
-                          f"found a {type(state).__name__}")
-    if "model" not in state or "args" not in state:
-        if state and all(isinstance(v, torch.Tensor) for v in state.values()):
-            raise ReportError(f"argument --checkpoint: {path} holds a bare state_dict (like model.pt from "
-                              f"--save-model), which does not say which model and dataset it is for; pass the "
-                              f"checkpoint.pt of the same run")
-        raise ReportError(f"argument --checkpoint: {path} is not one of our checkpoints; {expected}; "
-                          f"found keys {sorted(map(str, state))[:10]}")
+        state = run_dir.load_checkpoint(path)
+    except run_dir.CheckpointError as error:
+        raise ReportError(f"argument --checkpoint: {error}") from None
     args = state["args"]
-    if not isinstance(args, dict) or not isinstance(state["model"], dict):
-        raise ReportError(f"argument --checkpoint: {path} is not one of our checkpoints; {expected}")
-    model, dataset = args.get("model", "simple"), args.get("dataset", "mnist")  # older runs: SimpleConvNet, MNIST
-    if model not in MODELS or dataset not in datasets.DATASETS or args.get("impl", "torch") not in IMPLS:
-        raise ReportError(f"argument --checkpoint: {path} names model {model!r}, dataset {dataset!r}, impl "
-                          f"{args.get('impl')!r}; expected one of {tuple(MODELS)}, {tuple(datasets.DATASETS)}, "
-                          f"{IMPLS}")
-    return {**state, "path": path, "model_name": model, "dataset_name": dataset,
-            "impl": args.get("impl", "torch")}
+    return {**state, "path": path, "model_name": args.get("model", "simple"),  # older runs: SimpleConvNet on MNIST
+            "dataset_name": args.get("dataset", "mnist"), "impl": args.get("impl", "torch")}
 
 
 def build_from_checkpoint(checkpoint: dict, impl: str, device) -> nn.Module:

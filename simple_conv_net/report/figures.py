@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io as _bytes_io
-import json
 import math
 import struct
 from pathlib import Path
@@ -140,17 +139,6 @@ def plot_misclassified(images, shown: list, classes, total: int, path: Path) -> 
     fig.suptitle(f"misclassified: {len(shown)} of {total}, most confident first", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
-
-
-def read_metrics(path: Path) -> list[dict]:
-    records = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}, line {number}: not JSON ({error})") from None
-    return records
 
 
 def plot_curves(records: list[dict], path: Path) -> dict:

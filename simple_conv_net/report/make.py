@@ -12,11 +12,11 @@ import torch
 from .. import datasets
 from ..backends import IMPLS
 from ..cli import positive_int
-from ..io import METRICS, atomic_write_text
+from ..io import atomic_write_text
 from ..summary import count, totals
 from .checkpoint import ReportError, build_from_checkpoint, evaluate, load_checkpoint
 from .figures import (first_conv, plot_confusion, plot_curves, plot_feature_maps, plot_filters, plot_image,
-                      plot_misclassified, read_metrics, rounded)
+                      plot_misclassified, rounded)
 from .metrics import accuracy, confusion_matrix, precision_recall
 from .page import percent, render_html
 
@@ -36,7 +36,8 @@ def make_report(checkpoint_path, impl=None, out=None, data_dir=None, image_index
     if data_dir is None:  # the run's own --data-dir, when it still exists from here
         saved = checkpoint["args"].get("data_dir")
         data_dir = saved if saved and Path(saved).is_dir() else None
-    images, labels = datasets.load(checkpoint["dataset_name"], "test", data_dir)
+    images, labels = datasets.load(checkpoint["dataset_name"], "test", data_dir,
+                                   check_md5=not checkpoint["args"].get("no_md5_check", False))
     if test_samples is not None and not 1 <= test_samples <= len(labels):
         raise ReportError(f"argument --test-samples: expected 1..{len(labels)} (the test set's size), "
                           f"got {test_samples}")
@@ -83,21 +84,13 @@ def make_report(checkpoint_path, impl=None, out=None, data_dir=None, image_index
               "probability": round(float(probabilities[i]), 6)} for i in order[:max_misclassified]]
     figures["misclassified"] = plot_misclassified(images, shown, classes, len(wrong), out / "misclassified.png")
 
-    metrics_path = path.parent / METRICS
-    if metrics_path.is_file():
-        try:
-            records = read_metrics(metrics_path)
-        except ValueError as error:
-            curves = {"note": f"training curves skipped: {error}"}
-        else:
-            if records:
-                curves = {**plot_curves(records, out / "training_curves.png"), "source": str(metrics_path),
-                          "epochs": records}
-                figures["training_curves"] = {k: curves[k] for k in ("file", "width", "height")}
-            else:
-                curves = {"note": f"training curves skipped: {metrics_path} is empty"}
+    records = checkpoint.get("metrics")  # the epochs its model has seen (metrics.jsonl is a copy)
+    if records:
+        curves = {**plot_curves(records, out / "training_curves.png"), "source": f"{path} (its metrics)",
+                  "epochs": records}
+        figures["training_curves"] = {k: curves[k] for k in ("file", "width", "height")}
     else:
-        curves = {"note": f"training curves skipped: no {METRICS} beside the checkpoint ({metrics_path})"}
+        curves = {"note": f"training curves skipped: {path} holds no per-epoch metrics"}
 
     report = {
         "title": f"{type(model).__name__} on {checkpoint['dataset_name']} ({impl})",
