@@ -3,6 +3,7 @@
     python train.py --impl vector            # or scalar, or torch (native PyTorch)
     python train.py --model lenet5 --dataset cifar10 --data-dir DIR
     python train.py --resume --out DIR       # continue a run, with its saved settings
+    python train.py --impl scalar --compile  # torch.compile the model (see simple_conv_net/compiled.py)
 
 The homework's defaults (seed 000): batch 64, test batch 1000, SGD with lr 0.01 and
 momentum 0.5, 20 epochs, seed 1; the flags of the PyTorch MNIST example. After each
@@ -39,6 +40,7 @@ from tqdm import tqdm
 from simple_conv_net import data, datasets
 from simple_conv_net.backends import IMPLS
 from simple_conv_net.cli import positive_int
+from simple_conv_net.compiled import compile_cost, compile_module
 from simple_conv_net.io import CHECKPOINT, FINAL_MODEL, atomic_torch_save
 from simple_conv_net.model import MODELS, build_model
 from simple_conv_net.optim import SGD, InverseDecay, weight_decay_groups
@@ -111,11 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its checkpoint, with its saved settings for every "
                              "flag not given")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the model, whole (fullgraph), for training and testing, the batch "
+                             "size dynamic; the first batches pay the compilation (its time is printed)")
     return parser
 
 
-# Flags a resumed run does not take from its checkpoint: where it runs is chosen anew.
-CHOSEN_ANEW = ("device", "out", "resume")
+# Flags a resumed run does not take from its checkpoint: where and how it runs is chosen anew.
+CHOSEN_ANEW = ("device", "out", "resume", "compile")
 
 
 def parse_args(argv=None, saved: dict | None = None) -> argparse.Namespace:
@@ -294,7 +299,8 @@ class Progress:
 
 
 def train_epoch(model, net, optimizer, scheduler, batches, epoch, args, ranks: Ranks) -> dict:
-    """One epoch of SGD steps; ``net`` is the model or its DistributedDataParallel wrapper. Raises
+    """One epoch of SGD steps; ``net`` is the model or its DistributedDataParallel wrapper, or that
+    compiled (the loss and the optimizer step run eagerly either way). Raises
     :class:`Diverged` when a loss is not finite, found at the log syncs: each step's loss waits on the
     device in ``recent`` until then, so the error names the very step at no cost of its own."""
     model.train()
@@ -339,12 +345,13 @@ def check_finite(losses: list, step: int, steps: int, epoch: int, ranks: Ranks) 
 
 
 @torch.no_grad()
-def evaluate(model, batches) -> dict:
+def evaluate(model, batches, forward=None) -> dict:
+    """Test loss and accuracy of ``model``, run by ``forward`` (default: the model itself; its compiled forward)."""
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64)
     correct = 0
     for images, labels in batches.epoch(0):
-        log_probs = model(images)
+        log_probs = (forward or model)(images)
         loss_sum += model.loss(log_probs, labels, reduction="sum").double().cpu()
         correct += int((log_probs.argmax(dim=1) == labels).sum())
     return {"test_loss": loss_sum.item() / batches.num_samples, "test_accuracy": correct / batches.num_samples}
@@ -439,9 +446,11 @@ def run(argv: list, args, ranks: Ranks) -> int:
     dataset = datasets.get_dataset(args.dataset)
     model = build_model(args.model, args.impl, dataset.input_shape, dataset.num_classes,
                         batch_norm=args.batch_norm).to(args.device)
-    net = model
+    net = evaluator = model
     if ranks.world_size > 1:
         net = DistributedDataParallel(model, device_ids=[args.device] if args.device.startswith("cuda") else None)
+    if args.compile:
+        net, evaluator = compile_module(net, fullgraph=net is model), compile_module(model)
     try:
         optimizer, scheduler = make_optimizer(model, args)
     except ValueError as error:  # a learning rate, momentum or weight decay out of range
@@ -461,13 +470,17 @@ def run(argv: list, args, ranks: Ranks) -> int:
             record = {"epoch": epoch, "impl": args.impl,
                       **train_epoch(model, net, optimizer, scheduler, train_batches, epoch, args, ranks)}
             if ranks.main:
-                record.update(evaluate(model, test_batches))
+                record.update(evaluate(model, test_batches, evaluator))
                 if changes and epoch == first:
                     record["changed"] = changes
                 metrics.append(record)
                 print(f"epoch {epoch:2d}: train loss {record['train_loss']:.4f}, test loss {record['test_loss']:.4f}, "
                       f"accuracy {100 * record['test_accuracy']:.2f}%, {record['seconds']:.1f} s "
                       f"({record['images_per_second']:.0f} images/s)")
+                if args.compile:
+                    graphs, seconds = compile_cost()
+                    print(f"torch.compile: {graphs} graphs compiled so far (training, testing), {seconds:.1f} s "
+                          f"compiling, in the epochs' seconds")
                 save_epoch(out, checkpoint_state(model, optimizer, scheduler, epoch, metrics, args))
             done = epoch
             ranks.wait()

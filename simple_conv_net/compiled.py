@@ -1,0 +1,42 @@
+"""torch.compile for train.py and the benchmark, and what it cost.
+
+Every impl compiles whole: the scalar kernels reach the compiler as registered ops
+(``simple_conv_net.custom_ops``), the vector kernels as the tensor code they are, native
+torch as itself. The batch dimension is marked dynamic on every call, so one graph serves
+every batch size: the last, smaller batch of an epoch and the test batches compile nothing new.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import torch
+
+
+def compile_module(module: torch.nn.Module, backend: str = "inductor", fullgraph: bool = True) -> Callable:
+    """``module``'s forward, compiled as one graph (fullgraph: a graph break is an error, never a silent
+    fallback to Python), the batch dimension of its input dynamic. The module itself is left as it is, so
+    its state_dict keeps its own keys (a compiled module's would get an ``_orig_mod.`` prefix).
+
+    A DistributedDataParallel module takes ``fullgraph=False``: dynamo leaves DDP's own bookkeeping
+    around the forward to Python and compiles the model inside (split at DDP's gradient buckets)."""
+    graph = torch.compile(module, fullgraph=fullgraph, backend=backend)
+
+    def forward(input: torch.Tensor) -> torch.Tensor:
+        # maybe_: a batch dimension the graph must specialise (a batch of 1) compiles its own, no error.
+        torch._dynamo.maybe_mark_dynamic(input, 0)
+        return graph(input)
+
+    return forward
+
+
+class CompileCost(NamedTuple):
+    graphs: int       # graphs compiled so far in this process (a training and an evaluation graph per model)
+    seconds: float    # spent compiling them, forward and backward graphs together
+
+
+def compile_cost() -> CompileCost:
+    """What torch.compile has spent in this process so far, from dynamo's own accounting."""
+    from torch._dynamo.utils import calculate_time_spent, counters
+
+    return CompileCost(counters["stats"]["unique_graphs"], calculate_time_spent().get("total_wall_time", 0.0))
