@@ -205,3 +205,25 @@ def test_a_second_derivative_through_a_compiled_model_is_refused():
     (grad,) = torch.autograd.grad(compiled(x).square().sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="double backward"):
         grad.sum().backward()
+
+
+def test_train_py_compile_trains_as_eager_with_one_graph_for_every_batch_size(tmp_path, capsys):
+    """train.py --compile: two epochs whose last batch is smaller (250 = 7 x 32 + 26) reach eager's weights,
+    the checkpoint holds the model's own keys, and the graphs compiled stay 2 (training, testing)."""
+    import importlib.util
+
+    from test_train import QUICK, ROOT
+
+    spec = importlib.util.spec_from_file_location("train", ROOT / "train.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    args = [*QUICK, "--train-samples", "250", "--impl", "scalar", "--epochs", "2"]
+    assert train.main([*args, "--out", str(tmp_path / "eager")]) == 0
+    capsys.readouterr()
+    assert train.main([*args, "--out", str(tmp_path / "compiled"), "--compile"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("torch.compile:")]
+    assert len(lines) == 2 and all(line.startswith("torch.compile: 2 graphs") for line in lines), lines
+    eager, compiled = (torch.load(tmp_path / run / "checkpoint.pt", weights_only=True) for run in ("eager", "compiled"))
+    assert set(compiled["model"]) == set(eager["model"])
+    for name, value in compiled["model"].items():
+        assert_close(name, eager["model"][name], value)
