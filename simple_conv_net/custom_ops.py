@@ -170,14 +170,6 @@ def _unreachable(ctx, *grads):
     raise AssertionError("a kernel op's outputs are non-differentiable: autograd never calls this")
 
 
-def _by_device(kernel: Callable, cuda_twin: Callable) -> Callable:
-    """Eager mode's own device dispatch: the CUDA twin for a first tensor on a GPU, else the kernel."""
-    def run(tensor, *args):
-        return cuda_twin(kernel)(tensor, *args) if tensor.is_cuda else kernel(tensor, *args)
-
-    return run
-
-
 def _register_one(namespace: str, kernel: Callable, cuda_twin: Callable | None) -> Callable:
     name = kernel.__name__
     contract = CONTRACTS[name]
@@ -191,13 +183,13 @@ def _register_one(namespace: str, kernel: Callable, cuda_twin: Callable | None) 
     op.register_fake(_as_op(contract.fake, names, contract))
     op.register_autograd(_unreachable, setup_context=_outputs_non_differentiable)
     overload = getattr(getattr(torch.ops, namespace), name).default
-    eager = kernel if cuda_twin is None else _by_device(kernel, cuda_twin)
     updated = [names.index(name) for name in contract.updates]
 
     @functools.wraps(kernel)
     def call(*args):
         if not torch.compiler.is_compiling():
-            return eager(*args)
+            # Eager mode's own device dispatch: the CUDA twin for a first tensor on a GPU, else the kernel.
+            return (cuda_twin(kernel) if cuda_twin is not None and args[0].is_cuda else kernel)(*args)
         outputs = overload(*args)
         if not updated:
             return outputs
