@@ -31,12 +31,16 @@ def compile_module(module: torch.nn.Module, backend: str = "inductor", fullgraph
 
 
 class CompileCost(NamedTuple):
-    graphs: int       # graphs compiled so far in this process (a training and an evaluation graph per model)
+    graphs: int       # graphs compiled (a model needs one for training and one for evaluation)
     seconds: float    # spent compiling them, forward and backward graphs together
+
+    def __sub__(self, other: "CompileCost") -> "CompileCost":
+        return CompileCost(self.graphs - other.graphs, self.seconds - other.seconds)
 
 
 def compile_cost() -> CompileCost:
-    """What torch.compile has spent in this process so far, from dynamo's own accounting."""
+    """What torch.compile has spent in this process so far, from dynamo's own accounting; the difference
+    of two readings is what was compiled in between."""
     from torch._dynamo.utils import calculate_time_spent, counters
 
     return CompileCost(counters["stats"]["unique_graphs"], calculate_time_spent().get("total_wall_time", 0.0))
