@@ -6,7 +6,10 @@ time, on CPU tensors. numba reads that setting when it is imported, and pytest's
 process has imported numba without it, so the script runs in a subprocess. It calls
 every op's forward and backward kernel functions directly (the ``Window`` geometries
 built as the autograd glue builds them), on small shapes, against torch on the CPU in
-float64, and prints each error.
+float64, and prints each error. Then it runs every registered op (``scalar_ops::<kernel>``)
+through its CUDA dispatch key, sent there explicitly under the simulator (its tensors are CPU
+tensors), and checks that each gives exactly what its twin gives. Not covered without a GPU:
+the dispatcher choosing that key for CUDA tensors, and torch.compile on a GPU.
 
 Where a GPU is present the same script runs on CUDA tensors, kernels compiled for the
 device; and where a CUDA toolkit's NVVM is present (no GPU needed) every kernel the
@@ -199,6 +202,56 @@ SCRIPT = textwrap.dedent(
         for k, grad in enumerate(ours if affine else ours[:1]):
             record(f"batch_norm {name} grad[{k}]", grad, grads[k])
 
+    # The registered ops (simple_conv_net.custom_ops) run these kernels for their CUDA dispatch key. On a GPU
+    # the ops dispatch there by the tensors' device; under the simulator, on CPU tensors, each call is sent to
+    # the CUDA key explicitly. Either way an op must give exactly what its twin gives called directly.
+    import scalar_ops  # noqa: F401 - registers the ops
+    from simple_conv_net.custom_ops import CONTRACTS
+    CUDA_KEY = torch._C.DispatchKeySet(torch._C.DispatchKey.CUDA)
+    through_ops = set()
+
+    def same(name, args, direct):
+        op = getattr(torch.ops.scalar_ops, name).default
+        ours = op(*args) if MODE == "gpu" else op.redispatch(CUDA_KEY, *args)
+        ours, direct = (t if isinstance(t, tuple) else (t,) for t in (ours, direct))
+        assert len(ours) == len(direct), name
+        for a, b in zip(ours, direct):
+            assert (a is None and b is None) or (a.device.type == DEV and torch.equal(a, b)), name
+        through_ops.add(name)
+
+    xo, wo, bo = on(x), on(w), on(b)
+    gc = Window.of(x.shape, 3, (3, 2), (2, 2), (1, 1))
+    gyc = on(torch.randn(gc.output_shape, dtype=D))
+    same("conv2d_forward", (xo, wo, bo, list(gc)), conv2d.conv2d_forward(xo, wo, bo, gc))
+    same("conv2d_backward", (gyc, xo, wo, list(gc), [True, True, True]), conv2d.conv2d_backward(gyc, xo, wo, gc, (True,) * 3))
+    gp = Window.of(x.shape, 2, (3, 3), (2, 2), (1, 1))
+    yp, ap = pool2d.max_pool2d_forward(xo, gp)
+    gyp = on(torch.randn(gp.output_shape, dtype=D))
+    same("max_pool2d_forward", (xo, list(gp)), (yp, ap))
+    same("max_pool2d_backward", (gyp, ap, list(gp)), pool2d.max_pool2d_backward(gyp, ap, gp))
+    same("relu_forward", (xo,), relu.relu_forward(xo))
+    same("relu_backward", (xo, xo), relu.relu_backward(xo, xo))
+    xl2, wl2, bl2, gl2 = on(xl), on(wl), on(bl), on(torch.randn(3, 4, dtype=D))
+    same("linear_forward", (xl2, wl2, bl2), linear.linear_forward(xl2, wl2, bl2))
+    same("linear_backward", (gl2, xl2, wl2, [True, True, True]), linear.linear_backward(gl2, xl2, wl2, (True,) * 3))
+    same("flatten_forward", (xo, 1, 3), flatten.flatten_forward(xo, 1, 3))
+    same("flatten_backward", (on(x.reshape(2, -1)), list(x.shape)), flatten.flatten_backward(on(x.reshape(2, -1)), x.shape))
+    same("log_softmax_forward", (xl2,), log_softmax.log_softmax_forward(xl2))
+    same("log_softmax_backward", (xl2, xl2), log_softmax.log_softmax_backward(xl2, xl2))
+    logp2, target2 = on(logp), on(target)
+    same("nll_loss_forward", (logp2, target2, "mean"), nll_loss.nll_loss_forward(logp2, target2, "mean"))
+    g_loss = on(torch.ones((), dtype=D))
+    same("nll_loss_backward", (g_loss, target2, list(logp.shape), "sum"), nll_loss.nll_loss_backward(g_loss, target2, logp.shape, "sum"))
+    xb2, gamma2, beta2 = on(xb), on(gamma), on(beta)
+    mean2, var2 = on(torch.zeros(3, dtype=D)), on(torch.ones(3, dtype=D))
+    rm2, rv2 = mean2.clone(), var2.clone()                      # the twin updates these in place; the op, copies
+    direct = batch_norm.batch_norm_forward(xb2, rm2, rv2, gamma2, beta2, True, 0.1, 1e-5)
+    same("batch_norm_forward", (xb2, mean2, var2, gamma2, beta2, True, 0.1, 1e-5), (*direct, rm2, rv2))
+    gb2 = on(torch.randn(2, 3, 4, dtype=D))
+    same("batch_norm_backward", (gb2, direct[1], direct[2], gamma2, True, [True, True, True]),
+         batch_norm.batch_norm_backward(gb2, direct[1], direct[2], gamma2, True, (True,) * 3))
+    assert through_ops == set(CONTRACTS), set(CONTRACTS) - through_ops
+
     if MODE == "gpu":
         # on a side stream: the kernels follow torch's current stream, so no explicit synchronisation is needed
         side = torch.cuda.Stream()
@@ -217,7 +270,7 @@ SCRIPT = textwrap.dedent(
         import json
         with open(RECORD, "w") as file:
             json.dump(sorted(launches), file)
-    print("OK", len(errors), "comparisons")
+    print("OK", len(errors), "comparisons,", len(through_ops), "ops through their CUDA dispatch key")
     """
 )
 
