@@ -40,7 +40,7 @@ from tqdm import tqdm
 from simple_conv_net import data, datasets
 from simple_conv_net.backends import IMPLS
 from simple_conv_net.cli import positive_int
-from simple_conv_net.compiled import compile_cost, compile_module
+from simple_conv_net.compiled import Compiled, compile_cost
 from simple_conv_net.io import CHECKPOINT, FINAL_MODEL, atomic_torch_save
 from simple_conv_net.model import MODELS, build_model
 from simple_conv_net.optim import SGD, InverseDecay, weight_decay_groups
@@ -450,7 +450,7 @@ def run(argv: list, args, ranks: Ranks) -> int:
     if ranks.world_size > 1:
         net = DistributedDataParallel(model, device_ids=[args.device] if args.device.startswith("cuda") else None)
     if args.compile:
-        net, evaluator = compile_module(net, fullgraph=net is model), compile_module(model)
+        net, evaluator = Compiled(net, fullgraph=net is model), Compiled(model)
         compiled_from = compile_cost()
     try:
         optimizer, scheduler = make_optimizer(model, args)

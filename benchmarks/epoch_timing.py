@@ -4,6 +4,7 @@
     python benchmarks/epoch_timing.py --model simple lenet lenet5 --batch-norm --batch-size 1 16 64 256 512 \\
         --plot docs/cost_growth.png --json runs/matrix.json
     python benchmarks/epoch_timing.py --full-epoch --repeats 1   # each round is one whole 60,000-image epoch
+    python benchmarks/epoch_timing.py --compile                # and each impl under torch.compile beside it
 
 For every (model, batch size) point, every impl is built from the same initial weights and
 trained on the same real MNIST batches, all in one process, in interleaved rounds whose order
@@ -88,6 +89,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--inference-batches", type=positive_int, default=2,
                         help="test batches of 1000 per inference round (default: 2)")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-impl memory probes (subprocesses)")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time every impl under torch.compile (rows '<impl>+c', as train.py --compile "
+                        "runs it), with its compile time and its ratios to eager and to compiled native torch")
     parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)  # internal: run one probe
     args = parser.parse_args(argv)
     if args.layer_reps < 0:

@@ -8,26 +8,32 @@ every batch size: the last, smaller batch of an epoch and the test batches compi
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 
 
-def compile_module(module: torch.nn.Module, backend: str = "inductor", fullgraph: bool = True) -> Callable:
-    """``module``'s forward, compiled as one graph (fullgraph: a graph break is an error, never a silent
-    fallback to Python), the batch dimension of its input dynamic. The module itself is left as it is, so
-    its state_dict keeps its own keys (a compiled module's would get an ``_orig_mod.`` prefix).
+class Compiled:
+    """``module``'s forward compiled as one graph (fullgraph: a graph break is an error, never a silent
+    fallback to Python), the batch dimension of its input dynamic. Called as the module is; every other
+    attribute is the module's own (``loss``, ``train()``, ``parameters()``, ...), and the module itself is
+    left as it is, so its state_dict keeps its keys (a compiled module's get an ``_orig_mod.`` prefix).
 
     A DistributedDataParallel module takes ``fullgraph=False``: dynamo leaves DDP's own bookkeeping
-    around the forward to Python and compiles the model inside (split at DDP's gradient buckets)."""
-    graph = torch.compile(module, fullgraph=fullgraph, backend=backend)
+    around the forward to Python and compiles the model inside it (split at DDP's gradient buckets).
+    """
 
-    def forward(input: torch.Tensor) -> torch.Tensor:
-        # maybe_: a batch dimension the graph must specialise (a batch of 1) compiles its own, no error.
+    def __init__(self, module: torch.nn.Module, backend: str = "inductor", fullgraph: bool = True):
+        self.module = module
+        self.graph = torch.compile(module, fullgraph=fullgraph, backend=backend)
+
+    def __call__(self, input: torch.Tensor) -> torch.Tensor:
+        # maybe_: a batch size the graph must specialise (a batch of 1) compiles its own graph, no error.
         torch._dynamo.maybe_mark_dynamic(input, 0)
-        return graph(input)
+        return self.graph(input)
 
-    return forward
+    def __getattr__(self, name: str):
+        return getattr(self.module, name)
 
 
 class CompileCost(NamedTuple):

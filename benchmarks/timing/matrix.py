@@ -4,7 +4,9 @@ against batch size), which shows where per-call overhead ends and throughput beg
 
 Per point: training (:mod:`.measure`), the FLOP bound (:mod:`.flops`) and, unless switched off,
 the per-layer profile (:mod:`.layers`). Per model: inference at batch 1000 and the memory probes
-(:mod:`.memory`, at the largest batch size of the run).
+(:mod:`.memory`, at the largest batch size of the run). With ``--compile`` every impl is timed
+compiled too (``<impl>+c``) in the same rounds; the per-layer profile and the memory probes are of
+the eager impls (a compiled graph has no layers to time one by one).
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ TARGETS = {
     "cpu": {"vector": ((1, 1.3), (16, 1.0)), "scalar": ((1, 1.5), (16, 1.3))},
     "cuda": {"vector": ((1, 1.0),), "scalar": ((1, 1.5),)},
 }
+# And under torch.compile (any device): compiled vector at most eager native torch ("ratio_to_torch"),
+# compiled scalar at most its own eager steps ("ratio_to_eager"). {impl: (ratio's key, target)}.
+COMPILED_TARGETS = {measure.compiled("vector"): ("ratio_to_torch", 1.0),
+                    measure.compiled("scalar"): ("ratio_to_eager", 1.0)}
 
 
 def target(device_type: str, impl: str, batch_size: int) -> float | None:
@@ -80,11 +86,11 @@ def measure_point(spec, batch_size, impls, state, train, plan, args, device) -> 
     gemm = stats(measured["gemm_rates"])
     limit_ms = 1e3 * flops["total_per_step"] / gemm["median"]
     results = measure.summarise_training(measured, batch_size, limit_ms)
-    profile = layers.profile(measured["models"], images, labels, args.layer_reps, device, args.seed) \
-        if args.layer_reps else None
+    eager = {impl: models for impl, models in measured["models"].items() if not measure.is_compiled(impl)}
+    profile = layers.profile(eager, images, labels, args.layer_reps, device, args.seed) if args.layer_reps else None
     for impl in impls:
         results[impl]["train"]["target"] = target(device.type, impl, batch_size)
-        results[impl]["layers"] = profile[impl] if profile else None
+        results[impl]["layers"] = profile.get(impl) if profile else None
     point = {
         "model": spec.key, "batch_size": batch_size, "input_shape": list(spec.input_shape),
         "steps_per_round": measured["steps"],
@@ -113,6 +119,7 @@ def run(args, script: Path) -> dict:
     for impl, reason in skipped.items():
         print(f"note: skipping {impl}: {reason}", file=sys.stderr)
     machine.set_threads(args.threads)  # numba is loaded now when scalar runs
+    timed = impls + [measure.compiled(impl) for impl in impls] if args.compile else impls
     try:
         train = tuple(t.to(device) for t in data.load_mnist("train", args.data_dir))
         test = tuple(t.to(device) for t in data.load_mnist("test", args.data_dir))
@@ -132,7 +139,7 @@ def run(args, script: Path) -> dict:
                                       f"one value per channel, and its fully connected layers have one per sample")
                 continue
             print(f"measuring {spec.key} at batch {batch_size} ...", file=sys.stderr, flush=True)
-            point, measured = measure_point(spec, batch_size, impls, state, train, plan, args, device)
+            point, measured = measure_point(spec, batch_size, timed, state, train, plan, args, device)
             points.append(point)
             if largest is None or batch_size > largest[0]:
                 largest = (batch_size, measured)
@@ -154,13 +161,15 @@ def run(args, script: Path) -> dict:
     return {
         "schema": SCHEMA,
         "config": {
-            "impls": impls, "skipped": skipped, "skipped_points": skipped_points, "device": str(device),
+            "impls": timed, "skipped": skipped, "skipped_points": skipped_points, "device": str(device),
             "models": {spec.key: {"label": spec.label, "input_shape": list(spec.input_shape)} for spec in specs},
             "batch_sizes": batch_sizes, "steps": args.steps, "budget_s": args.budget, "full_epoch": args.full_epoch,
             "repeats": args.repeats, "threads_requested": args.threads, "seed": args.seed, "lr": measure.LR,
             "momentum": measure.MOMENTUM, "epoch_images": measure.EPOCH_IMAGES, "layer_reps": args.layer_reps,
             "data_dir": str(data.find_mnist(args.data_dir)),
             "targets": TARGETS.get(device.type, {}),
+            "compile": args.compile,
+            "compiled_targets": {impl: list(rule) for impl, rule in COMPILED_TARGETS.items() if impl in timed},
         },
         "machine": {**started, **finished},
         "import_ms": import_ms,

@@ -6,9 +6,15 @@ shuffles them), so every impl does the same work on the same data. LeNet-5 is ti
 CIFAR-10 shape, 3x32x32: the MNIST digits padded to 32x32 and repeated over three channels
 (CIFAR-10 itself is not needed; an op's time does not depend on what the picture shows).
 
+* compiled impls (``--compile``): ``<impl>+c`` is the same model under torch.compile, built as
+  train.py --compile builds it (:class:`simple_conv_net.compiled.Compiled`: fullgraph, inductor,
+  the batch dimension dynamic); the loss and the SGD step stay eager, as in train.py. It is timed
+  in the same rounds as the eager impls.
 * warm-up: the first training step of each impl, timed on its own (for scalar, at the first
-  point of a run, where numba compiles its kernels or loads them from its cache), then three
-  more steps, whose median sets the length of a round.
+  point of a run, where numba compiles its kernels or loads them from its cache; for a compiled
+  impl, where torch.compile compiles the forward and backward graphs: that time is also read from
+  dynamo's own accounting, ``compile_s``), then three more steps, whose median sets the length of
+  a round.
 * training: ``repeats`` interleaved rounds (:mod:`.core`); in each round every impl runs the
   same block of steps (zero_grad, forward, nll loss, backward, SGD step), timed as one block.
   A block is ``steps`` long if given, else as many steps as fit in ``budget`` seconds of the
@@ -16,7 +22,8 @@ CIFAR-10 shape, 3x32x32: the MNIST digits padded to 32x32 and repeated over thre
   costs about as much as a batch-1 point. The batches are cut before the block, so batch
   assembly is not timed. With ``full_epoch`` a block is one whole epoch.
 * the GEMM rate of the bound (:mod:`.flops`) is measured at the start of every round.
-* inference (:func:`inference`): the test set at batch 1000 under torch.no_grad(), interleaved.
+* inference (:func:`inference`): the test set at batch 1000 under torch.no_grad(), interleaved,
+  after one untimed pass (where a compiled impl compiles its evaluation graph, ``compile_s``).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 import torch
 
 from simple_conv_net import data
+from simple_conv_net.compiled import Compiled, compile_cost
 from simple_conv_net.model import build_model
 
 from .core import clock, interleaved, stats
@@ -37,6 +45,20 @@ LR, MOMENTUM = 0.01, 0.5
 WARMUP_STEPS = 4
 MAX_STEPS = 500
 INFERENCE_BATCH = 1000
+COMPILED = "+c"          # the name of an impl under torch.compile: "vector+c"
+
+
+def compiled(impl: str) -> str:
+    return impl + COMPILED
+
+
+def eager_impl(name: str) -> str:
+    """The impl a name times, compiled or not: 'vector+c' -> 'vector'."""
+    return name.removesuffix(COMPILED)
+
+
+def is_compiled(name: str) -> bool:
+    return name.endswith(COMPILED)
 
 
 @dataclass(frozen=True)
@@ -80,11 +102,12 @@ def initial_state(spec: ModelSpec, seed: int) -> dict:
 
 
 def make_model(spec: ModelSpec, impl: str, state: dict, device: torch.device):
-    """(model, optimizer) of ``impl`` in training mode, from ``state``."""
-    model = spec.build(impl).to(device)
+    """(model, optimizer) of ``impl`` (a compiled one: 'vector+c') in training mode, from ``state``."""
+    model = spec.build(eager_impl(impl)).to(device)
     model.load_state_dict(state)
     model.train()
-    return model, torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    return Compiled(model) if is_compiled(impl) else model, torch.optim.SGD(model.parameters(), lr=LR,
+                                                                            momentum=MOMENTUM)
 
 
 def training_step(model, optimizer, images, labels):
@@ -134,9 +157,13 @@ def measure_training(spec: ModelSpec, batch_size: int, impls: list[str], state: 
     warmup, warm_steps = {}, []
     for impl in impls:
         model, optimizer = models[impl]
+        before = compile_cost()
         first = clock(lambda: training_step(model, optimizer, *warm[0]), device)
         rest = [clock(lambda b=b: training_step(model, optimizer, *b), device) for b in warm[1:]]
         warmup[impl] = {"first_step_ms": 1e3 * first}
+        if is_compiled(impl):
+            cost = compile_cost() - before
+            warmup[impl].update(compile_s=cost.seconds, graphs=cost.graphs)
         warm_steps.append(statistics.median(rest))
     steps = plan.steps_for(max(warm_steps), len(batches))
 
@@ -170,9 +197,11 @@ def measure_training(spec: ModelSpec, batch_size: int, impls: list[str], state: 
 
 
 def summarise_training(measured: dict, batch_size: int, limit_ms: float) -> dict:
-    """{impl: {"warmup", "train"}} from :func:`measure_training`'s samples; ratios to torch where timed."""
+    """{impl: {"warmup", "train"}} from :func:`measure_training`'s samples; ratios to torch where timed,
+    and for a compiled impl to compiled torch and to the impl's own eager steps where those were timed."""
     train_ms = measured["train_ms"]
-    torch_median = statistics.median(train_ms["torch"]) if "torch" in train_ms else None
+    medians = {impl: statistics.median(samples) for impl, samples in train_ms.items()}
+    torch_median = medians.get("torch")
     results = {}
     for impl, samples in train_ms.items():
         step = stats(samples)
@@ -192,6 +221,10 @@ def summarise_training(measured: dict, batch_size: int, limit_ms: float) -> dict
                 "x_of_limit": median / limit_ms,
             },
         }
+        if is_compiled(impl):
+            results[impl]["train"].update(
+                ratio_to_compiled_torch=median / medians[compiled("torch")] if compiled("torch") in medians else None,
+                ratio_to_eager=median / medians[eager_impl(impl)] if eager_impl(impl) in medians else None)
     return results
 
 
@@ -215,8 +248,12 @@ def inference(spec: ModelSpec, models: dict, test, batches_per_round: int, repea
 
         return run
 
+    compile_s = {}
     for impl in models:
+        before = compile_cost()
         infer(impl)()
+        compile_s[impl] = (compile_cost() - before).seconds
     rounds = interleaved({impl: infer(impl) for impl in models}, repeats)
-    return {impl: {"batch_size": INFERENCE_BATCH, "images": images, "images_per_second": stats(rounds[impl])}
+    return {impl: {"batch_size": INFERENCE_BATCH, "images": images, "images_per_second": stats(rounds[impl]),
+                   **({"compile_s": compile_s[impl]} if is_compiled(impl) else {})}
             for impl in models}

@@ -2,8 +2,9 @@
 
 Sections, in order: the header (machine, date and load average taken before measuring);
 training per point; the homework's answer (SimpleConvNet's epoch time); the ratio matrix against
-the targets; the cost growth (time per image against batch size); warm-up; inference; memory;
-the physical bound; the per-layer profile of every point.
+the targets; with --compile, the compiled impls' compile time and ratios; the cost growth (time
+per image against batch size); warm-up; inference; memory; the physical bound; the per-layer
+profile of every point.
 """
 
 from __future__ import annotations
@@ -120,6 +121,44 @@ def ratio_matrix(report: dict) -> list[str]:
     return out
 
 
+def compiled_table(report: dict) -> list[str]:
+    """--compile: each compiled impl's compile time, on its own line, then its ratios against the targets."""
+    config = report["config"]
+    if not config.get("compile"):
+        return []
+    compiled = [impl for impl in config["impls"] if impl.endswith("+c")]
+    out = ["torch.compile ('<impl>+c': the model compiled whole, fullgraph, inductor, the batch dimension dynamic; "
+           "loss and SGD step eager, as train.py --compile):",
+           "compile time, s (first training step: forward and backward graphs / first inference: the eval graph):"]
+    for point in report["points"]:
+        out.append(f"  {point['model']:<10}batch {point['batch_size']:>4}: " + ", ".join(
+            f"{impl} {point['impls'][impl]['warmup']['compile_s']:.1f}" for impl in compiled))
+    for model, entry in report["models"].items():
+        out.append(f"  {model:<10}eval graph: " + ", ".join(
+            f"{impl} {entry['inference'][impl]['compile_s']:.1f}" for impl in compiled))
+    out.append("ratios of the median step: to eager native torch, to compiled native torch, to the impl's own eager "
+               "steps; '!' marks a miss of the target:")
+    out.append(f"{'model':<10}{'batch':>6}  {'impl':<10}{'x torch':>9}{'x torch+c':>11}{'x eager':>9}")
+    misses = []
+    for point in report["points"]:
+        for impl in compiled:
+            t = point["impls"][impl]["train"]
+            rule = config["compiled_targets"].get(impl)
+            cells = ""
+            for key, width in (("ratio_to_torch", 9), ("ratio_to_compiled_torch", 11), ("ratio_to_eager", 9)):
+                value = t.get(key)
+                miss = rule is not None and rule[0] == key and value is not None and value > rule[1]
+                if miss:
+                    misses.append(f"{point['model']} {impl} batch {point['batch_size']}: {key} {value:.2f} > {rule[1]}")
+                cells += f"{value:>{width - 1}.2f}{'!' if miss else ' '}" if value is not None else f"{'-':>{width}}"
+            out.append(f"{point['model']:<10}{point['batch_size']:>6}  {impl:<10}{cells}")
+    rules = {"ratio_to_torch": "x eager torch", "ratio_to_eager": "x its own eager"}
+    out.append("targets: " + "; ".join(f"{impl} <= {ratio} {rules[key]}"
+                                       for impl, (key, ratio) in config["compiled_targets"].items()))
+    out.append("misses: " + ("; ".join(misses) if misses else "none"))
+    return out
+
+
 def cost_growth_table(report: dict) -> list[str]:
     config = report["config"]
     batch_sizes = config["batch_sizes"]
@@ -136,9 +175,9 @@ def cost_growth_table(report: dict) -> list[str]:
 def warmup_table(report: dict) -> list[str]:
     impls = report["config"]["impls"]
     out = ["warm-up: import of each impl's ops, ms: " + ", ".join(
-               f"{impl} {report['import_ms'][impl]:.1f}" for impl in impls),
+               f"{impl} {ms:.1f}" for impl, ms in report["import_ms"].items()),
            "first training step at each point, ms (scalar's first point includes numba compiling or loading "
-           "its cached kernels; other points may compile new shapes' specialisations):",
+           "its cached kernels; other points may compile new shapes' specialisations; '+c': torch.compile's):",
            f"{'model':<10}{'batch':>6}" + "".join(f"{impl:>12}" for impl in impls)]
     for point in report["points"]:
         out.append(f"{point['model']:<10}{point['batch_size']:>6}" + "".join(
@@ -196,9 +235,10 @@ def bound_table(report: dict) -> list[str]:
 
 
 def layer_table(report: dict, point: dict) -> list[str]:
-    """One point's per-layer profile: forward and backward ms of every layer, per impl, and the ratio to torch."""
-    impls = list(point["impls"])
-    if not point["impls"][impls[0]]["layers"]:
+    """One point's per-layer profile: forward and backward ms of every layer, per impl, and the ratio to torch
+    (the eager impls: a compiled graph has no layers to time one by one)."""
+    impls = [impl for impl, result in point["impls"].items() if result["layers"]]
+    if not impls:
         return []
     flops = point["bound"]["flops"]["per_layer"]
     others = [impl for impl in impls if impl != "torch"] if "torch" in impls else []
@@ -233,7 +273,7 @@ def layer_table(report: dict, point: dict) -> list[str]:
 
 
 def format_report(report: dict) -> str:
-    sections = [header(report), training_table(report), answers(report), ratio_matrix(report),
+    sections = [header(report), training_table(report), answers(report), ratio_matrix(report), compiled_table(report),
                 cost_growth_table(report) if len(report["config"]["batch_sizes"]) > 1 else [],
                 warmup_table(report), inference_table(report), memory_table(report), bound_table(report)]
     profiles = [layer_table(report, point) for point in report["points"]]
