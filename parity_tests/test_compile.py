@@ -12,6 +12,7 @@ thread (conftest's one_thread) the first scalar kernel would force a recompilati
 """
 
 import copy
+import json
 
 import pytest
 import torch
@@ -21,6 +22,7 @@ from torch._dynamo.backends.common import aot_autograd
 from torch._functorch.aot_autograd import make_boxed_func
 
 from conftest import assert_close
+from simple_conv_net import data
 from test_no_native_ops import forbidden
 from simple_conv_net.backends import IMPLS
 from simple_conv_net.model import build_model
@@ -227,3 +229,33 @@ def test_train_py_compile_trains_as_eager_with_one_graph_for_every_batch_size(tm
     assert set(compiled["model"]) == set(eager["model"])
     for name, value in compiled["model"].items():
         assert_close(name, eager["model"][name], value)
+
+
+def test_benchmark_times_the_compiled_impls_beside_the_eager_ones(tmp_path, capsys):
+    """benchmarks/epoch_timing.py --compile: a '+c' row per impl, timed in the same rounds, with its compile
+    time (training and evaluation graphs) and its ratio to its own eager steps."""
+    import importlib.util
+
+    from test_benchmark import SCRIPT, positive
+
+    try:
+        mnist = data.find_mnist()
+    except data.MNISTNotFoundError as error:
+        pytest.skip(f"MNIST not available: {error}")
+    spec = importlib.util.spec_from_file_location("epoch_timing", SCRIPT)
+    epoch_timing = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(epoch_timing)
+    out = tmp_path / "timing.json"
+    assert epoch_timing.main(["--impl", "scalar", "--compile", "--steps", "1", "--repeats", "1", "--layer-reps", "1",
+                              "--inference-batches", "1", "--no-memory", "--data-dir", str(mnist),
+                              "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "compile time, s" in printed and "scalar+c" in printed
+    report = json.loads(out.read_text())
+    assert report["config"]["impls"] == ["scalar", "scalar+c"] and report["config"]["compile"]
+    (point,) = report["points"]
+    compiled = point["impls"]["scalar+c"]
+    assert positive(compiled["warmup"]["compile_s"]) and compiled["warmup"]["graphs"] == 1
+    assert positive(compiled["train"]["ratio_to_eager"]) and compiled["train"]["ratio_to_torch"] is None
+    assert compiled["layers"] is None and point["impls"]["scalar"]["layers"]
+    assert positive(report["models"]["simple"]["inference"]["scalar+c"]["compile_s"])
