@@ -36,6 +36,10 @@ batch_norm     (x: [N, C, L], running_mean|None, running_var|    (gy, x_hat, inv
                running statistics in place when training
 =============  ================================================  ==============================================
 
+The same table in the dispatcher's types, with each kernel's fake implementation, is
+``custom_ops.CONTRACTS``: the scalar kernels are registered as torch.library custom ops
+(``scalar_ops::conv2d_forward``, ...), which is how torch.compile and torch.export see them.
+
 Unneeded gradients come back as None. ``linear`` and ``log_softmax`` kernels see
 2-D tensors only: the Functions fold leading dimensions (and move ``dim`` last)
 around them, as the batch dimensions of these ops are independent rows; likewise
