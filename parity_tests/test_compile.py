@@ -23,6 +23,7 @@ from torch._functorch.aot_autograd import make_boxed_func
 
 from conftest import assert_close
 from simple_conv_net import data
+from simple_conv_net.compiled import Compiled
 from test_no_native_ops import forbidden
 from simple_conv_net.backends import IMPLS
 from simple_conv_net.model import build_model
@@ -83,12 +84,20 @@ def train_steps(model, forward, batches):
     return losses
 
 
-def assert_same_state(model, twin):
+def assert_trains_and_evaluates_as_eager(model, twin, forward, batches, x_eval):
+    """SGD steps through ``forward`` (``model`` compiled) give the losses, weights and buffers that eager
+    steps of ``twin`` give; then in eval mode, under no_grad as evaluation runs, the same outputs."""
+    for step, (loss, expected) in enumerate(zip(train_steps(model, forward, batches), train_steps(twin, twin, batches))):
+        assert_close(f"loss at step {step}", expected, loss)
     for (name, value), expected in zip(model.state_dict().items(), twin.state_dict().values()):
         if value.is_floating_point():
             assert_close(name, expected, value)
         else:
             assert torch.equal(value, expected), name
+    model.eval()
+    twin.eval()
+    with torch.no_grad():
+        assert_close("eval output", twin(x_eval), forward(x_eval))
 
 
 # The default suite compiles the smallest net and the one with every kind of layer; the slow suite the rest.
@@ -109,16 +118,7 @@ def test_compiles_with_no_graph_break_and_trains_and_evaluates_as_eager(impl_any
 
     operators = set()
     compiled = torch.compile(model, fullgraph=True, backend=recording_aot_eager(operators))
-    for step, (loss, expected) in enumerate(zip(train_steps(model, compiled, batches[:2]),
-                                                train_steps(twin, twin, batches[:2]))):
-        assert_close(f"loss at step {step}", expected, loss)
-    assert_same_state(model, twin)
-
-    model.eval()
-    twin.eval()
-    with torch.no_grad():
-        assert_close("eval output", twin(batches[2][0]), compiled(batches[2][0]))
-
+    assert_trains_and_evaluates_as_eager(model, twin, compiled, batches[:2], batches[2][0])
     if impl_any == "torch":
         assert {"aten::convolution", "aten::convolution_backward"} <= set(forbidden(operators))
     else:
@@ -172,11 +172,8 @@ def test_export(impl_any, net):
 def test_inductor():
     """The real compiler on one small case: the scalar ops as extern calls of inductor's C++ code."""
     model, twin = twins("scalar", "simple")
-    compiled = torch.compile(model, fullgraph=True)
-    batches = [batch("simple", 3, seed) for seed in range(2)]
-    for step, (loss, expected) in enumerate(zip(train_steps(model, compiled, batches), train_steps(twin, twin, batches))):
-        assert_close(f"loss at step {step}", expected, loss)
-    assert_same_state(model, twin)
+    batches = [batch("simple", 3, seed) for seed in range(3)]
+    assert_trains_and_evaluates_as_eager(model, twin, torch.compile(model, fullgraph=True), batches[:2], batches[2][0])
 
 
 @pytest.mark.slow
@@ -184,17 +181,8 @@ def test_inductor():
 def test_inductor_every_model(impl_any, net):
     """Inductor on every model and impl, training and eval, the batch size dynamic."""
     model, twin = twins(impl_any, net)
-    compiled = torch.compile(model, fullgraph=True)
-    batches = [batch(net, size, seed) for seed, size in enumerate((4, 3))]
-    for x, _ in batches:
-        torch._dynamo.mark_dynamic(x, 0)
-    for step, (loss, expected) in enumerate(zip(train_steps(model, compiled, batches), train_steps(twin, twin, batches))):
-        assert_close(f"loss at step {step}", expected, loss)
-    assert_same_state(model, twin)
-    model.eval()
-    twin.eval()
-    with torch.no_grad():
-        assert_close("eval output", twin(batches[0][0]), compiled(batches[0][0]))
+    batches = [batch(net, size, seed) for seed, size in enumerate((4, 3, 5))]
+    assert_trains_and_evaluates_as_eager(model, twin, Compiled(model), batches[:2], batches[2][0])
 
 
 def test_a_second_derivative_through_a_compiled_model_is_refused():
