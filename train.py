@@ -346,7 +346,8 @@ def check_finite(losses: list, step: int, steps: int, epoch: int, ranks: Ranks) 
 
 @torch.no_grad()
 def evaluate(model, batches, forward=None) -> dict:
-    """Test loss and accuracy of ``model``, run by ``forward`` (default: the model itself; its compiled forward)."""
+    """Test loss and accuracy of ``model``, whose forward ``forward`` runs (default: the model itself;
+    with --compile, its compiled forward)."""
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64)
     correct = 0

@@ -55,8 +55,8 @@ def max_pool2d_forward(x, g: Window):
             match &= rows_in[i] & cols_in[j]
         argmax.masked_fill_(match, i * g.w + j)
     # A NaN anywhere in z makes its sum NaN (so may inf - inf: then the NaN pass runs needlessly).
-    # Asking is a host round trip on a GPU, and a data-dependent branch a compiled graph cannot
-    # hold, so there the NaN pass always runs.
+    # Asking is a host round trip on a GPU, and a branch on data that a traced graph cannot hold,
+    # so on a GPU and under torch.compile or torch.export the NaN pass always runs.
     if x.device.type != "cpu" or tracing or z.sum().isnan():
         nan = z.isnan()
         for (i, j), v in zip(offsets, planes):
