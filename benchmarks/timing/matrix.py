@@ -139,6 +139,10 @@ def run(args, script: Path) -> dict:
                                       f"one value per channel, and its fully connected layers have one per sample")
                 continue
             print(f"measuring {spec.key} at batch {batch_size} ...", file=sys.stderr, flush=True)
+            if args.compile:
+                # Every point builds its models anew, so their graphs are new too. One code object (the
+                # models' forward) holds every model's graphs, up to dynamo's limit of 8: start it afresh.
+                torch._dynamo.reset()
             point, measured = measure_point(spec, batch_size, timed, state, train, plan, args, device)
             points.append(point)
             if largest is None or batch_size > largest[0]:
