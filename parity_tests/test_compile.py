@@ -12,22 +12,24 @@ thread (conftest's one_thread) the first scalar kernel would force a recompilati
 """
 
 import copy
+import importlib.util
 import json
 
 import pytest
 import torch
-from torch._dynamo.testing import CompileCounterWithBackend
-
 from torch._dynamo.backends.common import aot_autograd
+from torch._dynamo.testing import CompileCounterWithBackend
 from torch._functorch.aot_autograd import make_boxed_func
 
 from conftest import assert_close
 from simple_conv_net import data
-from simple_conv_net.compiled import Compiled
-from test_no_native_ops import forbidden
 from simple_conv_net.backends import IMPLS
+from simple_conv_net.compiled import Compiled
 from simple_conv_net.model import build_model
 from simple_conv_net.parity import make_batch
+from test_benchmark import SCRIPT, positive
+from test_no_native_ops import forbidden
+from test_train import QUICK, train
 
 NETS = {"simple": ("simple", (1, 28, 28), False), "lenet": ("lenet", (1, 28, 28), False),
         "lenet5": ("lenet5", (3, 32, 32), False), "lenet5-batch-norm": ("lenet5", (3, 32, 32), True)}
@@ -200,13 +202,6 @@ def test_a_second_derivative_through_a_compiled_model_is_refused():
 def test_train_py_compile_trains_as_eager_with_one_graph_for_every_batch_size(tmp_path, capsys):
     """train.py --compile: two epochs whose last batch is smaller (250 = 7 x 32 + 26) reach eager's weights,
     the checkpoint holds the model's own keys, and the graphs compiled stay 2 (training, testing)."""
-    import importlib.util
-
-    from test_train import QUICK, ROOT
-
-    spec = importlib.util.spec_from_file_location("train", ROOT / "train.py")
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
     args = [*QUICK, "--train-samples", "250", "--impl", "scalar", "--epochs", "2"]
     assert train.main([*args, "--out", str(tmp_path / "eager")]) == 0
     capsys.readouterr()
@@ -222,10 +217,6 @@ def test_train_py_compile_trains_as_eager_with_one_graph_for_every_batch_size(tm
 def test_benchmark_times_the_compiled_impls_beside_the_eager_ones(tmp_path, capsys):
     """benchmarks/epoch_timing.py --compile: a '+c' row per impl, timed in the same rounds, with its compile
     time (training and evaluation graphs) and its ratio to its own eager steps."""
-    import importlib.util
-
-    from test_benchmark import SCRIPT, positive
-
     try:
         mnist = data.find_mnist()
     except data.MNISTNotFoundError as error:
