@@ -144,7 +144,8 @@ def _as_op(function: Callable, names: list[str], contract: Contract) -> Callable
     """``function`` (a kernel, its twin or its fake) as the op runs it: with the op's arguments
     (``geometry`` back to a Window), on copies of the arguments it updates, returned after its outputs."""
     window = names.index("geometry") if "geometry" in names else None
-    updated = [names.index(name) for name in contract.updates]
+    updated = [names.index(argument) for argument in contract.updates]
+    when = names.index(contract.updates_when) if updated else None
 
     @functools.wraps(function)
     def run(*args):
@@ -153,7 +154,7 @@ def _as_op(function: Callable, names: list[str], contract: Contract) -> Callable
             args[window] = Window(*args[window])
         if not updated:
             return function(*args)
-        if not args[names.index(contract.updates_when)]:
+        if not args[when]:
             return (*function(*args), *(None for _ in updated))
         for i in updated:
             args[i] = None if args[i] is None else args[i].clone()
@@ -170,6 +171,26 @@ def _unreachable(ctx, *grads):
     raise AssertionError("a kernel op's outputs are non-differentiable: autograd never calls this")
 
 
+def _stand_in(kernel: Callable, op: torch._ops.OpOverload, cuda_twin: Callable | None, updated: list[int]) -> Callable:
+    """What the Functions call for ``kernel``: in eager mode the kernel (or its CUDA twin, for a first
+    tensor on a GPU); while tracing, the op, whose updated copies are then written back in place."""
+    @functools.wraps(kernel)
+    def call(*args):
+        if not torch.compiler.is_compiling():
+            return (cuda_twin(kernel) if cuda_twin is not None and args[0].is_cuda else kernel)(*args)
+        outputs = op(*args)
+        if not updated:
+            return outputs
+        own = len(outputs) - len(updated)
+        for i, value in zip(updated, outputs[own:]):
+            if value is not None:
+                args[i].copy_(value)
+        return outputs[:own]
+
+    call.op = op
+    return call
+
+
 def _register_one(namespace: str, kernel: Callable, cuda_twin: Callable | None) -> Callable:
     name = kernel.__name__
     contract = CONTRACTS[name]
@@ -183,23 +204,7 @@ def _register_one(namespace: str, kernel: Callable, cuda_twin: Callable | None) 
     op.register_fake(_as_op(contract.fake, names, contract))
     op.register_autograd(_unreachable, setup_context=_outputs_non_differentiable)
     overload = getattr(getattr(torch.ops, namespace), name).default
-    updated = [names.index(name) for name in contract.updates]
-
-    @functools.wraps(kernel)
-    def call(*args):
-        if not torch.compiler.is_compiling():
-            # Eager mode's own device dispatch: the CUDA twin for a first tensor on a GPU, else the kernel.
-            return (cuda_twin(kernel) if cuda_twin is not None and args[0].is_cuda else kernel)(*args)
-        outputs = overload(*args)
-        if not updated:
-            return outputs
-        for i, value in zip(updated, outputs[len(outputs) - len(updated):]):
-            if value is not None:
-                args[i].copy_(value)
-        return outputs[:len(outputs) - len(updated)]
-
-    call.op = overload
-    return call
+    return _stand_in(kernel, overload, cuda_twin, [names.index(argument) for argument in contract.updates])
 
 
 def register(namespace: str, kernels: Kernels, cuda_twin: Callable | None = None) -> Kernels:
