@@ -33,6 +33,7 @@ from . import diagnose
 from .forms import Function
 from .oracle import Truth, truth_of
 from .plans import Call
+from .text import error_text, evidence, first_line, number
 
 HANDOUT_MSE = 1e-6   # the homework's convention: diff_mse below this is "the same"
 
@@ -55,19 +56,6 @@ class FunctionResult:
     signature: str | None = None
     output: str = ""                 # what the candidate printed (both ends kept)
     timing: dict = field(default_factory=dict)   # label -> {"layer", "seconds", "native", "backward"}
-
-
-def number(x: float) -> str:
-    return f"{x:.3g}"
-
-
-def index_text(index) -> str:
-    return f"[{', '.join(str(i) for i in index)}]"
-
-
-def first_line(text: str, limit: int = 200) -> str:
-    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    return line if len(line) <= limit else line[:limit] + "..."
 
 
 @dataclass
@@ -95,7 +83,7 @@ class Seen:
         if self.record is None:
             return f"not reached: {self.absent}"
         if self.error:
-            return f"raised {self.error['type']}: {first_line(self.error['message'])}"
+            return f"raised {error_text(self.error)}"
         if self.output is None:
             kind = self.info.get("type", "nothing")
             return "returned None" if kind == "NoneType" else f"returned a {kind}: {self.info.get('repr', '')}"
@@ -130,18 +118,11 @@ def value_detail(result: Comparison) -> str:
     mse = f"diff_mse {number(result.diff_mse)}, {'' if result.diff_mse < HANDOUT_MSE else 'not '}< 1e-6 as the handout asks"
     text = (f"max rel {number(result.max_rel)} {'<=' if result.passed else '>'} {number(result.tolerance)} "
             f"(max abs {number(result.max_abs)}; {mse})")
-    if result.first is not None:
-        index, ours, theirs = result.first
-        text += f"; first beyond the tolerance at {index_text(index)}: {number(ours)} where native gives {number(theirs)}"
-    return text
+    return text + evidence(result)
 
 
 def _failing(name: str, problems: list[str], good: str) -> Check:
     return Check(name, not problems, "; ".join(problems) if problems else good)
-
-
-def _all_problems(seen: list[Seen]) -> list[str]:
-    return [f"{s.call.label}: {s.problem()}" for s in seen if s.problem()]
 
 
 # ----------------------------------------------------------------------------- the checks
@@ -161,32 +142,50 @@ def type_check(seen: list[Seen], numbers_ok: bool) -> Check:
 
 
 def _dedupe(problems: list[str], keep: int = 4) -> list[str]:
-    """At most ``keep`` problems, then how many more."""
-    return problems[:keep] + ([f"and {len(problems) - keep} more"] if len(problems) > keep else [])
+    """The problems ('label: what'), the labels of each 'what' together, at most ``keep`` of them."""
+    grouped = {}
+    for problem in problems:
+        label, _, what = problem.partition(": ")
+        grouped.setdefault(what, []).append(label)
+    texts = [f"{what} ({', '.join(labels[:3])}{f' and {len(labels) - 3} more' if len(labels) > 3 else ''})"
+             for what, labels in grouped.items()]
+    return texts[:keep] + ([f"and {len(texts) - keep} more"] if len(texts) > keep else [])
+
+
+def _returned(seen: list[Seen]) -> list[Seen]:
+    return [s for s in seen if not s.problem()]
+
+
+def _property_check(name: str, seen: list[Seen], wrong, good: str) -> Check:
+    """A property of the outputs the calls returned (calls that raised are the type check's business)."""
+    returned = _returned(seen)
+    if not returned:
+        return Check(name, False, "not checked: no call returned a tensor")
+    problems = [f"{s.call.label}: {wrong(s)}" for s in returned if wrong(s)]
+    return _failing(name, _dedupe(problems), good)
 
 
 def shape_check(seen: list[Seen]) -> Check:
-    problems = _all_problems(seen)
-    problems += [f"{s.call.label}: shape {list(s.output.shape)}, expected {list(s.truth.exact.output.shape)}"
-                 for s in seen if not s.problem() and s.output.shape != s.truth.exact.output.shape]
-    return _failing("shape", _dedupe(problems), "every output has native's shape")
+    def wrong(s):
+        expected = s.truth.exact.output.shape
+        return None if s.output.shape == expected else f"shape {list(s.output.shape)}, expected {list(expected)}"
+    return _property_check("shape", seen, wrong, "every output has native's shape")
 
 
 def dtype_check(seen: list[Seen]) -> Check:
-    problems = _all_problems(seen)
-    problems += [f"{s.call.label}: {s.info.get('dtype')} out for {str(s.truth.dtype)} in"
-                 for s in seen if not s.problem() and s.info.get("dtype") != str(s.truth.dtype)]
-    return _failing("dtype", _dedupe(problems), "the output has the inputs' dtype")
+    def wrong(s):
+        return None if s.info.get("dtype") == str(s.truth.dtype) else f"{s.info.get('dtype')} out for {s.truth.dtype} in"
+    return _property_check("dtype", seen, wrong, "the output has the inputs' dtype")
 
 
 def device_check(seen: list[Seen], device: str) -> Check:
-    problems = _all_problems(seen)
-    problems += [f"{s.call.label}: output on {s.info.get('device')}"
-                 for s in seen if not s.problem() and not str(s.info.get("device", "")).startswith(device)]
-    if device != "cpu":  # the values too: the other checks are all on the CPU
-        problems += [f"{s.call.label}: {value_detail(s.comparison)}" for s in seen
-                     if not s.problem() and not s.comparison.passed]
-    return _failing(f"device {device}", _dedupe(problems), f"the output is on {device}, where the inputs are")
+    def wrong(s):
+        if not str(s.info.get("device", "")).startswith(device):
+            return f"output on {s.info.get('device')}"
+        if device != "cpu" and not s.comparison.passed:  # the values too: the other checks are all on the CPU
+            return value_detail(s.comparison)
+        return None
+    return _property_check(f"device {device}", seen, wrong, f"the output is on {device}, where the inputs are")
 
 
 def value_checks(seen: Seen) -> list[Check]:
@@ -201,7 +200,7 @@ def value_checks(seen: Seen) -> list[Check]:
 
 
 def arguments_check(seen: list[Seen]) -> Check:
-    returned = [s for s in seen if not s.problem()]
+    returned = _returned(seen)
     if not returned:
         return Check("arguments unchanged", False, "not checked: no call returned a tensor")
     problems = [f"{s.call.label}: '{name}' changed in {count} entries" for s in returned
@@ -266,7 +265,8 @@ def gradient_checks(s: Seen, notes: list) -> list[Check]:
             continue
         note = diagnose.kink_note(s, name, grad)
         if note:
-            notes.append(note)
+            if not any(n.split(":")[0] == note.split(":")[0] for n in notes):  # one note of each kind
+                notes.append(note)
             checks.append(Check(check_name, True, f"matches native except at kinks, where any subgradient is valid: "
                                                   f"{note}"))
         else:
@@ -333,7 +333,8 @@ def im2col_checks(seen: list[Seen]) -> list[Check]:
     conventions = {"a batch [N, C, H, W]": [s for s in seen if s.call.inputs["input"].dim() == 4],
                    "one image [C, H, W]": [s for s in seen if s.call.inputs["input"].dim() == 3]}
     found = {name: [(s.call.label, *_im2col_layout(s)) for s in calls] for name, calls in conventions.items()}
-    working = [(name, results) for name, results in found.items() if all(layout for _, layout, _ in results)]
+    working = [(name, results) for name, results in found.items()
+               if results and all(layout for _, layout, _ in results)]
     if working:
         name, results = working[0]
         check = Check("values", True, f"takes {name}; " + "; ".join(f"{label}: layout {layout}"

@@ -27,26 +27,11 @@ import torch.nn.functional as F
 
 from ..compare import compare
 from .hypotheses import hypotheses
+from .text import at, error_text, evidence, first_line, number
 
 AXES = {"conv2d": ("sample", "filter", "row", "column"), "max_pool2d": ("sample", "channel", "row", "column"),
         "linear": ("sample", "output"), "flatten": ("sample", "feature"), "relu": ("sample", "unit"),
         "log_softmax": ("sample", "class"), "batch_norm": ("sample", "channel", "row", "column")}
-
-
-def _n(x) -> str:
-    return f"{x:.3g}" if isinstance(x, float) else str(x)
-
-
-def _at(index) -> str:
-    return "[" + ", ".join(str(i) for i in index) + "]"
-
-
-def _evidence(result) -> str:
-    """The first entry beyond the tolerance, both values."""
-    if result.first is None:
-        return ""
-    index, ours, theirs = result.first
-    return f"; first differing entry {_at(index)}: {_n(ours)} where native gives {_n(theirs)}"
 
 
 def _where(frames: str) -> str:
@@ -93,9 +78,9 @@ def matching_hypotheses(s) -> list[str]:
         result = compare(predicted, candidate, dtype=s.truth.dtype)
         if result.passed:
             where = " on the interior (the border reads past the input's edge)" if hypothesis.interior else ""
+            written = s.comparison.problem or f"{number(s.comparison.max_rel)} off"
             found.append(f"{hypothesis.text}: the output matches native with that change{where} (max rel error "
-                         f"{_n(result.max_rel)}); as written it is {_n(s.comparison.max_rel)} off"
-                         f"{_evidence(s.comparison)}")
+                         f"{number(result.max_rel)}); as written it is {written}{evidence(s.comparison)}")
     return found
 
 
@@ -115,7 +100,7 @@ def _region_values(s, bad: torch.Tensor) -> str:
     scale = s.truth.exact.output.abs().max().item() or 1.0
     if (values == 0).all():
         return " (it holds 0 there)"
-    shown = ", ".join(_n(v) for v in values[:3].tolist())
+    shown = ", ".join(number(v) for v in values[:3].tolist())
     strange = (~values.isfinite()) | (values.abs() > 1e6 * scale) | ((values != 0) & (values.abs() < 1e-30))
     if strange.any():
         return f" (values such as {shown} there: memory never written, what torch.empty left?)"
@@ -149,7 +134,7 @@ def locus(s) -> str | None:
             text = f"only the first {len(good_at)} {name}s are right: {name}s {_ranges(bad_at)} are wrong"
         else:
             text = f"wrong only at {name}s {_ranges(bad_at)}"
-        return text + _region_values(s, bad) + _evidence(s.comparison)
+        return text + _region_values(s, bad) + evidence(s.comparison)
     return None
 
 
@@ -158,18 +143,16 @@ def mixed_samples(s) -> str | None:
     truth, output = s.truth.exact.output, s.output
     if output.shape != truth.shape or output.dim() < 2 or output.shape[0] < 2:
         return None
-    mapping = []
-    for i in range(output.shape[0]):
-        sources = [j for j in range(truth.shape[0]) if compare(truth[j], output[i], dtype=s.truth.dtype).passed]
-        if not sources:
-            return None
-        mapping.append(i if i in sources else sources[0])
-    if mapping == list(range(len(mapping))):
+    flat_truth, flat_output = truth.reshape(len(truth), -1), output.double().reshape(len(output), -1)
+    nearest = torch.cdist(flat_output, flat_truth, p=float("inf")).argmin(1).tolist()  # the candidates to confirm
+    mapping = [j if compare(truth[j], output[i], dtype=s.truth.dtype).passed else None for i, j in enumerate(nearest)]
+    if None in mapping or mapping == list(range(len(mapping))):
         return None
     if set(mapping) == {0}:
         return "every output sample is the result for input sample 0: the loop over the batch does not index it"
     pairs = ", ".join(f"{i}<-{j}" for i, j in enumerate(mapping) if i != j)
-    return f"samples are mixed up: output sample i is native's result for input sample j ({pairs})"
+    shown = pairs if len(pairs) < 120 else pairs[:120] + "..."
+    return f"samples are mixed up: output sample i is native's result for input sample j ({shown})"
 
 
 def worst_entries(s, count: int = 3) -> str:
@@ -179,8 +162,9 @@ def worst_entries(s, count: int = 3) -> str:
     error = (output - truth).abs().nan_to_num(nan=float("inf")).reshape(-1)
     shown = []
     for flat in error.topk(min(count, error.numel())).indices.tolist():
-        index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), truth.shape))
-        shown.append(f"{_at(index)}: {_n(output[index].item())} where native gives {_n(truth[index].item())}")
+        position = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), truth.shape))
+        shown.append(f"{at(position)}: {number(output[position].item())} where native gives "
+                     f"{number(truth[position].item())}")
     return "; ".join(shown)
 
 
@@ -195,7 +179,7 @@ def value_diagnoses(s) -> list[str]:
         text = explain(s)
         if text:
             return [text]
-    return [f"no known cause fits: max rel error {_n(s.comparison.max_rel)}; the worst entries of {s.call.label}: "
+    return [f"no known cause fits: max rel error {number(s.comparison.max_rel)}; the worst entries of {s.call.label}: "
             f"{worst_entries(s)}"]
 
 
@@ -248,8 +232,9 @@ def batch_size(seen) -> str | None:
         by_n.setdefault(x.shape[0], []).append((s, ok))
     right = sorted(n for n, results in by_n.items() if all(ok for _, ok in results))
     wrong = {n: next(s for s, ok in results if not ok) for n, results in by_n.items() if n not in right}
-    if not wrong or len(by_n) < 2:
-        return None
+    if not wrong or len(by_n) < 2 or not all(s.problem() or s.output.shape != s.truth.exact.output.shape
+                                             for s in wrong.values()):
+        return None   # wrong values at the right shape: the values' own diagnoses say why
     out_sizes = {s.output.shape[0] for s in wrong.values() if not s.problem() and s.output.dim() > 0}
     shown = "; ".join(f"N={n}: {s.problem() or f'output shape {list(s.output.shape)}'}"
                       for n, s in sorted(wrong.items()))
@@ -267,9 +252,9 @@ def changed_inputs(seen) -> list[str]:
     for s in seen:
         if s.problem():
             continue
-        for name, count, (index, before, after) in changed_arguments(s):
-            return [f"argument '{name}' is changed by the call ({count} entries; first {_at(index)}: {_n(before)} "
-                    f"before, {_n(after)} after): the function works in place on its input (a[a < 0] = 0, relu_(), "
+        for name, count, (position, before, after) in changed_arguments(s):
+            return [f"argument '{name}' is changed by the call ({count} entries; first {at(position)}: {number(before)} "
+                    f"before, {number(after)} after): the function works in place on its input (a[a < 0] = 0, relu_(), "
                     f"+= ...), which corrupts the caller's tensor"]
     return []
 
@@ -282,9 +267,9 @@ def unrepeatable(seen) -> list[str]:
             continue
         difference = twin_difference(s, twin)
         if difference:
-            count, (index, first, second) = difference
-            return [f"two calls on the same input differ in {count} entries (first {_at(index)}: {_n(first)}, then "
-                    f"{_n(second)}): the output holds memory it never wrote (torch.empty partly filled) or depends "
+            count, (position, first, second) = difference
+            return [f"two calls on the same input differ in {count} entries (first {at(position)}: {number(first)}, then "
+                    f"{number(second)}): the output holds memory it never wrote (torch.empty partly filled) or depends "
                     f"on randomness"]
     return []
 
@@ -316,10 +301,10 @@ def gradient_findings(seen) -> list[str]:
         if not s.call.grad:
             continue
         if s.error:
-            plain = next((o for o in seen if not o.call.grad and o.call.case == "random" and not o.problem()), None)
-            if plain is not None:
+            plain = next((o for o in seen if not o.call.grad and o.call.inputs is s.call.inputs), None)
+            if plain is not None and not plain.problem():
                 found.append(f"with inputs that require grad the call raises {s.error['type']}: "
-                             f"{_first(s.error['message'])}{_where(s.error['traceback'])}; without, it runs (an "
+                             f"{first_line(s.error['message'])}{_where(s.error['traceback'])}; without, it runs (an "
                              f"in-place change of an input is not allowed on a leaf that requires grad)")
             continue
         if s.problem():
@@ -333,24 +318,32 @@ def gradient_findings(seen) -> list[str]:
                          "looks differentiable, but no gradient reaches the inputs")
         elif (s.record.get("backward") or {}).get("error"):
             error = s.record["backward"]["error"]
-            found.append(f"backward raises {error['type']}: {_first(error['message'])}{_where(error['traceback'])}: "
+            found.append(f"backward raises {error['type']}: {first_line(error['message'])}{_where(error['traceback'])}: "
                          f"the forward pass works, differentiating it does not")
-        else:
+        elif (s.record.get("backward") or {}).get("ran"):
             missing = [name for name, grad in s.record["grads"].items() if grad is None]
             if missing:
                 found.append(f"autograd graph cut for {', '.join(repr(m) for m in missing)}: no gradient reaches "
                              f"{'it' if len(missing) == 1 else 'them'} (its .data, .detach() or a copy is used?), "
                              f"while the other inputs get theirs")
             found += wrong_gradients(s)
-    return list(dict.fromkeys(found))
+    return _merged(found)
 
 
-def _first(message: str) -> str:
-    line = (message or "").strip().splitlines()[0] if (message or "").strip() else ""
-    return line[:200]
+def _merged(found: list[str]) -> list[str]:
+    """One finding per cause: the first one's evidence (the text up to ' (' names the cause)."""
+    kept = {}
+    for text in found:
+        kept.setdefault(text.split(" (")[0], text)
+    return list(kept.values())
 
 
 def wrong_gradients(s) -> list[str]:
+    """Gradients that are wrong although the call's forward values are right (else the forward is to blame)."""
+    if s.output.shape != s.truth.exact.output.shape or not compare(
+            s.truth.exact.output, s.output, None if s.truth.native is None else s.truth.native.output,
+            s.truth.dtype).passed:
+        return []
     found = []
     for name, result in s.gradient_comparisons.items():
         grad, truth = s.gradient(name), s.truth.exact.grads[name]
@@ -362,9 +355,9 @@ def wrong_gradients(s) -> list[str]:
         elif grad.shape == truth.shape and truth.abs().max() > 0:
             scale = (grad.double() * truth).sum().item() / (truth * truth).sum().item()
             if abs(scale - 1) > 1e-3 and compare(truth * scale, grad, dtype=s.truth.dtype).passed:
-                cause = f": it is native's times {_n(scale)}"
-        found.append(f"the gradient w.r.t. '{name}' is wrong{cause} (max rel error {_n(result.max_rel)}"
-                     f"{_evidence(result)}), although the forward values are right")
+                cause = f": it is native's times {number(scale)}"
+        found.append(f"the gradient w.r.t. '{name}' is wrong{cause} (max rel error {number(result.max_rel)}"
+                     f"{evidence(result)}), although the forward values are right")
     return found
 
 
@@ -402,11 +395,10 @@ def _tie_note(s, name: str, grad: torch.Tensor) -> str | None:
     share = torch.where(is_max & (upstream != 0), ours / upstream.where(upstream != 0, 1.0), 0.5)
     if not (outside.passed and sums.passed and (share >= -1e-6).all() and (share <= 1 + 1e-6).all() and ties.any()):
         return None
-    differ = ((ours - truth).abs() > 0).any(1) & ties
-    count = int(differ.sum())
-    return (f"max pooling: in {count} window{'s' * (count != 1)} with tied maxima the gradient goes to another "
-            f"maximum than PyTorch's (which takes the first in window order); any maximum, or a share of the "
-            f"gradient among them, is a valid subgradient")
+    differ = int((((ours - truth).abs() > 0).any(1) & ties).sum())
+    return (f"max pooling: in {differ} of {int(ties.sum())} windows with tied maxima the gradient goes to another "
+            f"maximum than PyTorch's, which takes the first in window order; any of them, or shares among them, "
+            f"is a valid subgradient")
 
 
 def _relu_note(s, name: str, grad: torch.Tensor) -> str | None:
@@ -421,7 +413,7 @@ def _relu_note(s, name: str, grad: torch.Tensor) -> str | None:
     if not elsewhere.passed or not len(slopes) or (slopes < -1e-6).any() or (slopes > 1 + 1e-6).any():
         return None
     values = sorted({round(v, 6) for v in slopes.tolist()})
-    shown = _n(values[0]) if len(values) == 1 else f"values from {_n(values[0])} to {_n(values[-1])}"
+    shown = number(values[0]) if len(values) == 1 else f"values from {number(values[0])} to {number(values[-1])}"
     return f"ReLU'(0) = {shown} here, PyTorch uses 0: any value in [0, 1] is a valid subgradient at the kink"
 
 
@@ -438,7 +430,7 @@ def kink_note(s, name: str, grad: torch.Tensor) -> str | None:
 
 
 def import_error_text(error: dict) -> str:
-    return f"importing the module raises {error['type']}: {_first(error['message'])}{_where(error['traceback'])}"
+    return f"importing the module raises {error['type']}: {first_line(error['message'])}{_where(error['traceback'])}"
 
 
 
@@ -455,7 +447,7 @@ def diagnoses(function, seen, outcome: str, reason: str | None, records: dict) -
     errors = {}
     for s in seen:
         if s.error and not s.call.grad:
-            key = f"raises {s.error['type']}: {_first(s.error['message'])}{_where(s.error['traceback'])}"
+            key = f"raises {error_text(s.error)}{_where(s.error['traceback'])}"
             errors.setdefault(key, []).append(s.call.label)
     found += [f"{key} (at {', '.join(labels[:4])}{' ...' if len(labels) > 4 else ''})" for key, labels in errors.items()]
     found += filter(None, [batch_size(seen)])

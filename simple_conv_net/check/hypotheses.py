@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-import torch
 import torch.nn.functional as F
 
 from .forms import native_call
@@ -56,7 +55,7 @@ def _bias_along(axis: int, op: str):
             return None
         output = native_call(op, dict(inputs, bias=None), options)
         size = output.shape[axis] if output.dim() > axis else 0
-        if size > bias.shape[0] or size < 2:
+        if not 0 < size <= bias.shape[0]:
             return None
         shape = [1] * output.dim()
         shape[axis] = size
@@ -146,13 +145,6 @@ def _flatten_permuted(order):
     return predict
 
 
-def _flatten_batch_column_major(inputs, options):
-    if not _flatten_orders(inputs, options):
-        return None
-    x = inputs["input"]
-    return x.permute(3, 2, 1, 0).reshape(-1, x.shape[0]).t()
-
-
 def _linear_untransposed(inputs, options):
     weight = inputs["weight"]
     if weight.shape[0] != weight.shape[1]:
@@ -225,10 +217,8 @@ def hypotheses(op: str, inputs: dict, options: dict) -> list[Hypothesis]:
                            lambda i, o: i["input"].clamp(max=0)),
                 Hypothesis("nothing done: the output is the input", lambda i, o: i["input"].clone())]
     if op == "flatten":
-        return [*(Hypothesis(f"the reshape takes the entries in {name}", _flatten_permuted(order))
-                  for order, name in _ORDER_NAMES.items()),
-                Hypothesis("the reshape takes the whole batch in column-major order (numpy order='F')",
-                           _flatten_batch_column_major)]
+        return [Hypothesis(f"the reshape takes the entries in {name}", _flatten_permuted(order))
+                for order, name in _ORDER_NAMES.items()]
     if op == "linear":
         return [Hypothesis("the weight is not transposed: input @ weight instead of input @ weight.T",
                            _linear_untransposed),

@@ -261,7 +261,7 @@ def im2col_calls(settings: Settings, parameters: list | None) -> tuple[list[Call
     draw = Draw(settings.seed)
     calls = []
     for label, x, k in (("images [2, 1, 28, 28] K=5", draw.normal(2, 1, 28, 28), 5),
-                        ("channels [2, 3, 7, 6] K=3", draw.normal(2, 3, 7, 6), 3),
+                        ("channels [2, 3, 7, 7] K=3", draw.normal(2, 3, 7, 7), 3),
                         ("one image [1, 28, 28] K=5", draw.normal(1, 28, 28), 5)):
         values = [k if IM2COL_PARAMETERS[name.lower()] == "K" else IM2COL_PARAMETERS[name.lower()]
                   for name in required]
