@@ -365,7 +365,7 @@ def checks_of(function: Function, seen: list[Seen], notes: list) -> list[Check]:
         if cuda:
             checks.append(device_check(cuda, "cuda"))
     for s in seen:
-        if not s.call.grad and s.call.case not in ("repeat", "cuda"):
+        if not s.call.grad and s.call.case not in ("repeat", "cuda", "speed"):
             checks += value_checks(s)
     checks.append(arguments_check(seen))
     checks += repeat_check(seen)

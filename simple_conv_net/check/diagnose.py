@@ -59,11 +59,13 @@ def _inputs64(call) -> dict:
             for k, v in call.inputs.items()}
 
 
-def matching_hypotheses(s) -> list[str]:
-    """The mistakes whose native variant matches the candidate's output."""
+def matching_hypotheses(s, only: set | None = None) -> list[str]:
+    """The mistakes whose native variant matches the candidate's output (among ``only``, their texts, if given)."""
     found = []
     inputs = _inputs64(s.call)
     for hypothesis in hypotheses(s.call.op, inputs, s.call.options):
+        if only is not None and hypothesis.text.split(":")[0] not in only:
+            continue
         try:
             predicted = hypothesis.predict(dict(inputs), dict(s.call.options))
         except (RuntimeError, ValueError, IndexError, TypeError):
@@ -168,9 +170,10 @@ def worst_entries(s, count: int = 3) -> str:
     return "; ".join(shown)
 
 
-def value_diagnoses(s) -> list[str]:
-    """Why one call's output is wrong."""
-    found = matching_hypotheses(s)
+def value_diagnoses(s, known: set = frozenset(), search: bool = True) -> list[str]:
+    """Why one call's output is wrong: the mistakes in ``known`` (found on other calls) first, then (if
+    ``search``) every hypothesis, then where and how the entries are wrong."""
+    found = (known and matching_hypotheses(s, known)) or (search and matching_hypotheses(s))
     if found:
         return found
     if s.output.shape != s.truth.exact.output.shape:
@@ -453,10 +456,11 @@ def diagnoses(function, seen, outcome: str, reason: str | None, records: dict) -
     found += filter(None, [batch_size(seen)])
     found += dtype_device(seen)
     explained = {}
-    for s in seen:
-        if s.call.grad or s.call.case == "repeat" or s.problem() or s.comparison.passed:
-            continue
-        for text in value_diagnoses(s):
+    wrong = [s for s in seen if not (s.call.grad or s.call.case in ("repeat", "speed") or s.problem()
+                                     or s.comparison.passed)]
+    # The cheapest calls first, every hypothesis on the first two; the others try what those found.
+    for rank, s in enumerate(sorted(wrong, key=lambda s: s.output.numel())):
+        for text in value_diagnoses(s, set(explained), search=rank < 2):
             explained.setdefault(text.split(":")[0], (text, []))[1].append(s.call.label)
     found += [f"{text} [{', '.join(labels[:4])}{' ...' if len(labels) > 4 else ''}]"
               for text, labels in explained.values()]

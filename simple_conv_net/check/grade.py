@@ -113,20 +113,14 @@ def _form(options: Options, found: dict, target: Target) -> str:
     return detect_form(names) or "handout"
 
 
-def check(target: Target, options: Options, rubric: Rubric | str | None = None, progress=None) -> dict:
-    """Check every function of ``target``; the report (see :mod:`.report`), scored with ``rubric``."""
-    start = time.monotonic()
-    found, failure, import_output = _discover(target, options)
-    form = _form(options, found, target)
-    if not found and not failure:
-        raise TargetError(f"target {target.text!r} defines none of the handout's functions "
-                          f"({', '.join(FORMS['handout'])}) nor torch.nn.functional's ({', '.join(FORMS['functional'])})")
+def _plan_all(form: str, found: dict, failure, options: Options):
+    """(results of the functions that cannot run, [(function, calls, note)] of those that can, how each
+    handout function takes the device argument)."""
     results, work, styles = {}, [], {}
     for name, function in FORMS[form].items():
         calls, why = plan(function, form, options, found.get(name))
         if failure:
-            status, reason = failure
-            results[name] = unavailable(function, calls, status, reason)
+            results[name] = unavailable(function, calls, *failure)
         elif name not in found:
             results[name] = unavailable(function, calls, "missing", f"{name} is not defined in the module")
         elif not found[name]["callable"]:
@@ -138,71 +132,95 @@ def check(target: Target, options: Options, rubric: Rubric | str | None = None, 
                 results[name] = unavailable(function, calls, "error" if with_device is None else "fail", note or why)
             else:
                 work.append((function, plan(function, form, options, found[name], with_device)[0], note))
+    return results, work, styles
+
+
+def check(target: Target, options: Options, rubric: Rubric | str | None = None, progress=None) -> dict:
+    """Check every function of ``target``; the report (see :mod:`.report`), scored with ``rubric``."""
+    start = time.monotonic()
+    found, failure, import_output = _discover(target, options)
+    form = _form(options, found, target)
+    if not found and not failure:
+        raise TargetError(f"target {target.text!r} defines none of the handout's functions "
+                          f"({', '.join(FORMS['handout'])}) nor torch.nn.functional's ({', '.join(FORMS['functional'])})")
+    results, work, styles = _plan_all(form, found, failure, options)
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        trained = pool.submit(_training, form, found, failure, results, styles, target, options) \
+        trained = pool.submit(run_training, form, found, failure, styles, target, options) \
             if options.settings.train_steps else None
         futures = {function.name: (pool.submit(check_function, function, calls, target, options), note)
                    for function, calls, note in sorted(work, key=lambda w: not w[0].scalar)}
         for name, (future, note) in futures.items():
             results[name] = future.result()
-            if note:
-                results[name].notes.insert(0, note)
+            results[name].notes[:0] = [note] if note else []
             if progress:
                 progress(name, results[name].status)
-        training_result = trained.result() if trained else None
+        trained = trained.result() if trained else None
     for name, entry in results.items():
-        if name in found:
-            entry.signature = found[name].get("text")
+        entry.signature = found.get(name, {}).get("text")
     ordered = {name: results[name] for name in FORMS[form]}
+    if trained is not None:
+        ordered["training"] = trained.analyse(training.epoch_estimates(ordered, form), form)
+        if progress:
+            progress("training", ordered["training"].status)
+    report = {"target": target.text, "form": form,
+              "functions": {name: function_entry(result) for name, result in ordered.items()},
+              "epoch": training.epoch_estimates(ordered, form), "notes": _notes(options),
+              "seconds": round(time.monotonic() - start, 1), "import_output": import_output,
+              "settings": settings_record(options), "fingerprint": target.fingerprint()}
+    return rescore(report, load(rubric) if isinstance(rubric, str) else rubric or default_rubric(report))
+
+
+def _notes(options: Options) -> list[str]:
+    """What this run could not check, for every function alike."""
     notes = [] if material(options.settings).note is None else [material(options.settings).note]
     if not torch.cuda.is_available():
         notes.append("device cuda: not checked (no CUDA device on this machine)")
-    if training_result is not None:
-        training_result_final = training_result(ordered)
-        ordered["training"] = training_result_final
-        if progress:
-            progress("training", training_result_final.status)
-    elif not options.settings.train_steps:
+    if not options.settings.train_steps:
         notes.append("training not run (--train-steps 0)")
-    report = {"target": target.text, "form": form,
-              "functions": {name: function_entry(result) for name, result in ordered.items()},
-              "epoch": training.epoch_estimates(ordered, form), "notes": notes,
-              "seconds": round(time.monotonic() - start, 1), "import_output": import_output,
-              "settings": asdict(options.settings) | {"timeout": options.limits.timeout,
-                                                      "memory_mb": options.limits.memory_mb, "form": options.form},
-              "fingerprint": target.fingerprint()}
-    if isinstance(rubric, str) or rubric is None:
-        rubric = load(rubric) if rubric else (load("homework") if form == "handout" else
-                                              functions_rubric([n for n, e in ordered.items()
-                                                                if e.status != "missing" and n != "training"
-                                                                and FORMS[form][n].graded]))
-    return rescore(report, rubric)
+    return notes
 
 
-def _training(form, found, failure, results, styles, target, options):
-    """Task 3 in a child, native's here; returns a function of the other results (for the epoch estimate)."""
-    needs = training.needed(form)
-    missing = [name for name in needs.values() if name not in found or not found[name]["callable"]]
-    request = None
-    if material(options.settings).mnist is None:
-        why = "no MNIST"
-    elif failure:
-        why = f"the module cannot be checked ({failure[0]})"
-    elif missing:
-        why = f"needs {', '.join(missing)}, which the module does not define"
-    else:
-        why = None
-        request = training.request(form, material(options.settings).state, options.settings, styles)
-    if request is None:
-        return lambda functions: training.analyse_training({}, None, training.epoch_estimates(functions, form), form,
-                                                           unavailable=why)
-    run = sandbox.run_child("train", request, target, options.limits)
-    native = training.native_run(request)
+def settings_record(options: Options) -> dict:
+    """The settings a report depends on (a batch regrades a submission whose report had others)."""
+    return asdict(options.settings) | {"timeout": options.limits.timeout, "memory_mb": options.limits.memory_mb,
+                                       "form": options.form}
 
-    def finish(functions):
-        result = training.analyse_training(run.records, native, training.epoch_estimates(functions, form), form,
-                                           run.outcome, run.reason)
-        result.output = _output(run)
+
+def default_rubric(report: dict) -> Rubric:
+    """homework for the handout form; a point per function defined (and for training) for the functional form."""
+    if report["form"] == "handout":
+        return load("homework")
+    return functions_rubric([name for name, entry in report["functions"].items()
+                             if entry["status"] != "missing" and name in FORMS["functional"]])
+
+
+@dataclass
+class TrainingRun:
+    """The candidate's training (a child's records) and native's, or why there is none."""
+
+    records: dict = field(default_factory=dict)
+    native: dict | None = None
+    outcome: str = "finished"
+    reason: str | None = None
+    unavailable: str | None = None
+    output: str = ""
+
+    def analyse(self, estimates: dict, form: str) -> FunctionResult:
+        result = training.analyse_training(self.records, self.native, estimates, form, self.outcome, self.reason,
+                                           self.unavailable)
+        result.output = self.output
         return result
 
-    return finish
+
+def run_training(form: str, found: dict, failure, styles: dict, target: Target, options: Options) -> TrainingRun:
+    """Task 3: the candidate's net in a child, then native's here (the same weights and batches)."""
+    missing = [name for name in training.needed(form).values() if name not in found or not found[name]["callable"]]
+    if material(options.settings).mnist is None:
+        return TrainingRun(unavailable="no MNIST")
+    if failure:
+        return TrainingRun(unavailable=f"the module cannot be checked ({failure[0]})")
+    if missing:
+        return TrainingRun(unavailable=f"needs {', '.join(missing)}, which the module does not define")
+    request = training.request(form, material(options.settings).state, options.settings, styles)
+    run = sandbox.run_child("train", request, target, options.limits)
+    return TrainingRun(run.records, training.native_run(request), run.outcome, run.reason, output=_output(run))

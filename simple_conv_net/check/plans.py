@@ -211,13 +211,16 @@ def handout_calls(function: Function, settings: Settings, stuff: Material, with_
     twin = calls[sizes.index(small)]
     at_kink = [make(main, kink, small)] if kink else []
     calls += [make(cheap, "negative", small), _repeat(twin), *at_kink, *_on_cuda([twin])]
-    if stuff.mnist is not None:
-        n = small if function.scalar else settings.large
-        mnist = [make(layer, "mnist", n, timed=function.scalar) for layer in layers]
-        calls += mnist
-        if not function.scalar:
-            calls += [_with_grad(c, draw, f"speed {c.label}", case="speed", repeat=settings.speed_repeats,
-                                 timed=True) for c in mnist]
+    n = small if function.scalar else settings.large
+    source = "random" if stuff.mnist is None else "mnist"   # timed on real images where there are some
+    bases = [make(layer, source, n) for layer in layers]
+    if source == "mnist":
+        calls += [replace(c, timed=function.scalar) for c in bases]
+    if not function.scalar:
+        calls += [_with_grad(c, draw, f"speed {c.label}", case="speed", repeat=settings.speed_repeats, timed=True)
+                  for c in bases]
+    elif source == "random":
+        calls += [replace(c, label=f"speed {c.label}", case="speed", timed=True) for c in bases]
     if not function.scalar:
         calls += [_with_grad(c, draw) for c in (twin, *at_kink)]
     return calls
@@ -381,17 +384,25 @@ def _functional_table(draw: Draw) -> dict:
     }
 
 
+# The layers of SimpleConvNet each op serves, where it is timed.
 MNIST_LAYERS = {"conv2d": ("conv",), "max_pool2d": ("pool",), "flatten": ("reshape",), "linear": ("fc1", "fc2"),
                 "relu": ("relu",), "log_softmax": ("output",), "nll_loss": ("loss",)}
 
 
-def _mnist_functional(op: str, layer: str, stuff: Material) -> tuple[dict, dict]:
-    """The native net's input to ``layer`` (and its weights, or the labels), with the op's options there."""
-    inputs = {"input": stuff.mnist[layer].clone()}
+def _simple_net_inputs(op: str, layer: str, stuff: Material, draw: Draw, n: int) -> tuple[dict, dict]:
+    """The input SimpleConvNet's ``layer`` gets (native's, from MNIST images, or random without MNIST), its
+    weights or the labels, and the op's options there."""
+    if stuff.mnist is not None:
+        x, labels = stuff.mnist[layer].clone(), stuff.mnist["labels"].clone()
+    else:
+        x = draw.normal(n, *(LAYERS[layer][1] if layer in LAYERS else (10,)))
+        x = x.log_softmax(1) if layer == "loss" else x
+        labels = torch.randint(0, 10, (n,), generator=draw.generator)
+    inputs = {"input": x}
     if layer in LAYERS and LAYERS[layer][3]:
         inputs["weight"], inputs["bias"] = (t.clone() for t in stuff.weights[LAYERS[layer][3]])
     if op == "nll_loss":
-        inputs["target"] = stuff.mnist["labels"].clone()
+        inputs["target"] = labels
     options = {**DEFAULTS[op], **(LAYERS[layer][2] if layer in LAYERS else {}), **({"dim": 1} if op == "log_softmax"
                                                                                  else {})}
     return inputs, options
@@ -411,11 +422,12 @@ def functional_calls(function: Function, settings: Settings, stuff: Material) ->
     plain += [replace(first, label=f"float64 {first.label}", case="float64", inputs=double), _repeat(first),
               *_on_cuda([first])]
     calls = plain + [_with_grad(c, draw) for c in plain if c.case != "repeat" and OPS[op].differentiable]
-    if stuff.mnist is not None:
-        for layer in MNIST_LAYERS.get(op, ()):
-            inputs, options = _mnist_functional(op, layer, stuff)
-            mnist = _native_style(Call(f"mnist {layer} N={settings.large}", "mnist", op, inputs, options,
-                                       layer=layer), defaults)
-            calls += [mnist, _with_grad(mnist, draw, f"speed {mnist.label}", case="speed",
-                                        repeat=settings.speed_repeats, timed=True)]
+    source = "random" if stuff.mnist is None else "mnist"
+    for layer in MNIST_LAYERS.get(op, ()):
+        inputs, options = _simple_net_inputs(op, layer, stuff, draw, settings.large)
+        base = _native_style(Call(f"{source} {layer} N={settings.large}", source, op, inputs, options, layer=layer),
+                             defaults)
+        calls += [base] if source == "mnist" else []
+        calls.append(_with_grad(base, draw, f"speed {base.label}", case="speed", repeat=settings.speed_repeats,
+                                timed=True))
     return calls

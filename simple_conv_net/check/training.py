@@ -27,6 +27,7 @@ from .. import data
 from ..backends import NATIVE, Ops
 from ..model import SimpleConvNet
 from .analysis import Check, FunctionResult
+from .text import first_line
 
 BATCH_SIZE, LR, MOMENTUM = 64, 0.01, 0.5
 TRAIN_IMAGES = 60000
@@ -101,7 +102,8 @@ def train(ops: Ops, request: dict, progress=None) -> dict:
         if progress and (step + 1) % PROGRESS_EVERY == 0:
             progress({"losses": list(losses), "seconds": list(seconds)})
     return {"losses": losses, "seconds": seconds, "test_samples": request["test_samples"],
-            "accuracy": accuracy(model, request["test_samples"], request["data_dir"])}
+            "accuracy": accuracy(model, request["test_samples"], request["data_dir"]),
+            "state": {name: value.detach().clone() for name, value in model.state_dict().items()}}
 
 
 def train_in_child(module, request: dict, write) -> None:
@@ -128,7 +130,7 @@ def native_run(request: dict) -> dict:
     """Native PyTorch's run for the same request (cached: every submission of a batch shares it)."""
     key = (request["seed"], request["steps"], request["data_dir"], request["test_samples"])
     if key not in _NATIVE_RUNS:
-        _NATIVE_RUNS[key] = train(NATIVE, request)
+        _NATIVE_RUNS[key] = dict(train(NATIVE, request), initial=request["state"])
     return _NATIVE_RUNS[key]
 
 
@@ -199,49 +201,52 @@ def _timing_check(kind: str, estimates: dict) -> Check:
                              f"{e['seconds'] / e['native']:.3g}x native ({e['basis']})")
 
 
+def _learned(run: dict, state: dict) -> Check:
+    """Every parameter moved from where it started (a layer cut from the graph never does)."""
+    final = run.get("state") or {}
+    frozen = [name for name, start in state.items() if name in final and torch.equal(final[name], start)]
+    if not final:
+        return Check("train every layer learns", False, "not measured: training did not finish")
+    return Check("train every layer learns", not frozen, f"{', '.join(frozen)} never changed: no gradient reaches "
+                 f"{'it' if len(frozen) == 1 else 'them'}" if frozen else "every parameter changed")
+
+
 def analyse_training(records: dict, native: dict | None, estimates: dict, form: str, outcome: str = "finished",
                      reason: str | None = None, unavailable: str | None = None) -> FunctionResult:
     """The 'training' entry of a report: does it train, as well as native, and how fast (task 3)."""
-    kinds = ("vector", "scalar") if form == "handout" else ("vector",)
-    timings = [_timing_check(kind, estimates) for kind in kinds]
-    result = FunctionResult("training", "pass", notes=[])
+    timings = [_timing_check(kind, estimates) for kind in (("vector", "scalar") if form == "handout" else ("vector",))]
     run = records.get("train") or records.get("train-progress")
-    problem = unavailable or (reason if outcome != "finished" else None)
     if "import" in records:
-        problem = f"importing the module raised {records['import']['error']['type']}"
+        unavailable = f"importing the module raised {records['import']['error']['type']}"
     if run is None or native is None:
-        why = problem or "the child wrote no result"
-        result.checks = [Check(name, False, f"not run: {why}") for name in
-                         ("train runs", "train loss decreases", "train accuracy")] + timings
-        result.status = "missing" if unavailable else ("error" if "import" in records else outcome
-                                                          if outcome != "finished" else "error")
-        result.diagnoses = [why]
-        return result
-    losses, steps = run["losses"], len(native["losses"])
-    error = run.get("error")
+        why = unavailable or reason or "the child wrote no result"
+        checks = [Check(name, False, f"not run: {why}") for name in
+                  ("train runs", "train loss decreases", "train every layer learns", "train accuracy")]
+        status = outcome if outcome != "finished" else ("missing" if unavailable else "error")
+        return FunctionResult("training", status, checks + timings, diagnoses=[why])
+    losses, steps, error = run["losses"], len(native["losses"]), run.get("error")
     finite = all(math.isfinite(x) for x in losses)
     if error:
-        runs = Check("train runs", False, f"{error['phase']} raised {error['type']}: {error['message'][:200]}")
+        runs = Check("train runs", False, f"{error['phase']} raised {error['type']}: {first_line(error['message'])}")
     elif len(losses) < steps:
-        runs = Check("train runs", False, f"stopped after {len(losses)} of {steps} steps: {problem}")
+        runs = Check("train runs", False, f"stopped after {len(losses)} of {steps} steps: {reason}")
     else:
         runs = Check("train runs", finite, f"{steps} SGD steps" + ("" if finite else ", with non-finite losses"))
-    drop, native_drop = (_drop(losses) if losses and finite else float("nan")), _drop(native["losses"])
-    falls = Check("train loss decreases", drop >= 0.5 * native_drop,
-                  f"the loss fell by {drop:.3g} (native: {native_drop:.3g}); {separation(native['losses'], losses)}")
+    drop = _drop(losses) if losses and finite else float("nan")
+    falls = Check("train loss decreases", drop >= 0.5 * _drop(native["losses"]),
+                  f"the loss fell by {drop:.3g} (native: {_drop(native['losses']):.3g}); "
+                  f"{separation(native['losses'], losses)}")
     if "accuracy" in run:
-        close = run["accuracy"] >= native["accuracy"] - ACCURACY_SLACK
-        accurate = Check("train accuracy", close,
-                         f"{run['accuracy']:.1f}% on the first {run['test_samples']} test images after "
-                         f"{len(losses)} steps; native {native['accuracy']:.1f}% (at most {ACCURACY_SLACK:g} "
-                         f"point{'s' * (ACCURACY_SLACK != 1)} below passes)")
+        accurate = Check("train accuracy", run["accuracy"] >= native["accuracy"] - ACCURACY_SLACK,
+                         f"{run['accuracy']:.1f}% on the first {run['test_samples']} test images after {len(losses)} "
+                         f"steps; native {native['accuracy']:.1f}% (at most {ACCURACY_SLACK:g} point below passes)")
     else:
         accurate = Check("train accuracy", False, "not measured: training did not finish")
-    result.checks = [runs, falls, accurate] + timings
+    checks = [runs, falls, _learned(run, native["initial"]), accurate] + timings
+    result = FunctionResult("training", outcome if outcome != "finished" else
+                            ("pass" if all(c.passed for c in checks) else "fail"), checks,
+                            diagnoses=[c.detail for c in checks if not c.passed], seconds=sum(run.get("seconds", [])))
     if run.get("seconds") and native.get("seconds"):
         result.notes.append(f"measured training step: {statistics.median(run['seconds']) * 1e3:.3g} ms (median), "
                             f"native {statistics.median(native['seconds']) * 1e3:.3g} ms in the checker's process")
-    result.seconds = sum(run.get("seconds", []))
-    result.status = outcome if outcome != "finished" else ("pass" if all(c.passed for c in result.checks) else "fail")
-    result.diagnoses = [c.detail for c in result.checks if not c.passed]
     return result
