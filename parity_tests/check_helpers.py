@@ -1,7 +1,12 @@
-"""Helpers of the checker's tests: the corpus of submissions, and the checker's steps run in this process."""
+"""Helpers of the checker's tests: the corpus of submissions, and the checker's steps run in this process.
+
+Also a script: ``python parity_tests/check_helpers.py DIR`` writes a class of twelve submissions into DIR
+(DIR/student00/simple_conv_net_func.py ...), each good.py with one bug of the corpus, to try the checker on.
+"""
 
 import importlib.util
 import itertools
+import sys
 from pathlib import Path
 
 from simple_conv_net.check import analysis, forms, grade, plans, runner
@@ -18,6 +23,17 @@ def compose(snippet: str, folder: Path, name: str | None = None) -> Path:
     bug = (CORPUS / "broken" / f"{snippet}.py").read_text()
     path.write_text((CORPUS / "good.py").read_text() + "\n\n# ---- the bug ----\n" + bug)
     return path
+
+
+CLASS_BUGS = ("kernel_flipped", "bias_missing", "first_filter_only", "batch_hardcoded", "uninitialised",
+              "graph_cut_data", "max_from_zero", "stride_off", "reshape_channel_last", "samples_mixed",
+              "mutates_input", "bias_wrong_axis")
+
+
+def make_class(folder: Path) -> list[Path]:
+    """Twelve submissions, a folder each, each with one bug (CLASS_BUGS)."""
+    return [compose(bug, Path(folder) / f"student{number:02d}", name="simple_conv_net_func")
+            for number, bug in enumerate(CLASS_BUGS)]
 
 
 def load(path: Path):
@@ -38,3 +54,10 @@ def run_in_process(module, name: str, form: str = "handout", options: grade.Opti
     assert why is None, why
     records = {f"call-{i:03d}": runner.run_call(candidate, call.request()) for i, call in enumerate(calls)}
     return analysis.analyse(function, calls, records)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python parity_tests/check_helpers.py DIR")
+    for path in make_class(Path(sys.argv[1])):
+        print(path)

@@ -17,7 +17,7 @@ import pytest
 from simple_conv_net.check import batch, cli, report
 from simple_conv_net.check.sandbox import KEEP
 
-from check_helpers import CORPUS, compose
+from check_helpers import CORPUS, compose, make_class
 
 ISOLATION = CORPUS / "isolation"
 QUICK_ARGS = ["--train-steps", "0", "--speed-repeats", "1", "--jobs", "2"]
@@ -172,11 +172,7 @@ def test_the_skeleton_scores_zero(capsys):
 def test_a_batch_of_twelve_at_the_defaults(tmp_path, capsys):
     """Twelve submissions of the corpus, each with one bug, graded as an instructor would."""
     folder = tmp_path / "class"
-    bugs = ["kernel_flipped", "bias_missing", "first_filter_only", "batch_hardcoded", "uninitialised",
-            "graph_cut_data", "max_from_zero", "stride_off", "reshape_channel_last", "samples_mixed",
-            "mutates_input", "bias_wrong_axis"]
-    for number, bug in enumerate(bugs):
-        compose(bug, folder / f"student{number:02d}", name="simple_conv_net_func")
+    make_class(folder)
     start = time.monotonic()
     assert cli.main(["--batch", str(folder), "--rubric", "homework"]) == 1
     seconds = time.monotonic() - start

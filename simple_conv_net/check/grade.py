@@ -191,7 +191,8 @@ def default_rubric(report: dict) -> Rubric:
     if report["form"] == "handout":
         return load("homework")
     return functions_rubric([name for name, entry in report["functions"].items()
-                             if entry["status"] != "missing" and name in FORMS["functional"]])
+                             if entry["status"] != "missing" and name in FORMS["functional"]],
+                            training="training" in report["functions"])
 
 
 @dataclass

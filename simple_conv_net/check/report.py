@@ -96,7 +96,12 @@ def feedback(report: dict) -> str:
                   "float64 on the same inputs (a float32 result passes within a relative error of 1e-5; the "
                   "handout's diff_mse is shown beside it).", ""]
     lines += [f"Time per epoch (task 3): {epoch_answer(report)}.", ""]
+    passing = [name for name, entry in report["functions"].items() if entry["status"] == "pass" and not entry["notes"]]
+    if passing:
+        lines += [f"Every check passes for {', '.join(f'`{name}`' for name in passing)}.", ""]
     for name, entry in report["functions"].items():
+        if name in passing:
+            continue
         lines.append(f"## `{name}`: {entry['status']}")
         if entry.get("signature"):
             lines.append(f"Signature: `{name}{entry['signature']}`")
@@ -110,11 +115,7 @@ def feedback(report: dict) -> str:
             lines.append(f"Failing checks ({len(failing)} of {len(entry['checks'])}):")
             lines += [f"- **{c['name']}**: {c['detail']}" for c in failing]
             lines.append("")
-        elif entry["checks"]:
-            lines += [f"All {len(entry['checks'])} checks pass.", ""]
-        lines += [f"> {text}" for text in entry["notes"]]
-        if entry["notes"]:
-            lines.append("")
+        lines += [f"> {text}" for text in entry["notes"]] + ([""] if entry["notes"] else [])
         if entry.get("output", "").strip():
             lines += ["What it printed:", _fence(entry["output"]), ""]
     lines += [f"Note: {text}" for text in report.get("notes", [])]

@@ -6,15 +6,17 @@ A rubric file (``rubrics/homework.json`` is the built-in ``--rubric homework``):
      "items": [{"name": "Task 2a: conv2d_vector", "points": 60, "credit": "partial",
                 "functions": ["conv2d_vector"], "checks": ["values", "shape", ...]}, ...]}
 
-An item's points are shared equally by its functions. A function earns its share times the
-fraction of its checks that pass, among those whose name starts with one of ``checks`` (the
-kinds of :mod:`.analysis`, and ``train``/``timing`` of the ``training`` entry): credit
-``"partial"``; or the whole share only if all of them pass: ``"all"``. A function that is
-missing, or has none of those checks, earns nothing. The total is capped at ``max_score``
-(so items may add up to more: bonus points).
+An item's points are shared equally by its functions. ``checks`` names the kinds of check that
+count (the first word of a check's name: the kinds of :mod:`.analysis`, and ``train``/``timing``
+of the ``training`` entry): a list counts every such check the same; an object {kind: weight}
+gives each kind a weight, shared by its checks. With credit ``"partial"`` a function earns its
+share times the (weighted) fraction of those checks that pass; with ``"all"`` the whole share
+only if every one of them passes. A function that is missing, or has none of those checks,
+earns nothing. The total is capped at ``max_score`` (so items may add up to more: bonus points).
 
 Without --rubric, the handout form is graded with ``homework`` and the functional form with
-``functions``: a point for each function defined and one for training, every check but speed.
+``functions``: a point for each function defined and one for training (when it ran), every check
+but speed.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class Item:
     name: str
     points: float
     functions: tuple
-    checks: tuple
+    checks: dict              # kind -> weight (None: every check of every kind alike)
     credit: str = "partial"
 
 
@@ -70,13 +72,16 @@ def parse(document: dict, where: str) -> Rubric:
         points = item.get("points")
         _require(isinstance(points, (int, float)) and not isinstance(points, bool) and points >= 0, at,
                  f"expected 'points' >= 0, got {points!r}")
-        for key in ("functions", "checks"):
-            value = item.get(key)
-            _require(isinstance(value, list) and value and all(isinstance(v, str) for v in value), at,
-                     f"expected '{key}' to be a non-empty list of strings, got {value!r}")
+        functions, checks = item.get("functions"), item.get("checks")
+        _require(isinstance(functions, list) and functions and all(isinstance(v, str) for v in functions), at,
+                 f"expected 'functions' to be a non-empty list of names, got {functions!r}")
+        weighted = isinstance(checks, dict) and all(isinstance(w, (int, float)) and w > 0 for w in checks.values())
+        _require(checks and (weighted or isinstance(checks, list) and all(isinstance(v, str) for v in checks)), at,
+                 f"expected 'checks' to be a list of kinds or an object of kind: weight > 0, got {checks!r}")
         credit = item.get("credit", "partial")
         _require(credit in CREDITS, at, f"expected 'credit' to be one of {CREDITS}, got {credit!r}")
-        parsed.append(Item(item["name"], float(points), tuple(item["functions"]), tuple(item["checks"]), credit))
+        kinds = dict(checks) if weighted else dict.fromkeys(checks)
+        parsed.append(Item(item["name"], float(points), tuple(functions), kinds, credit))
     max_score = document.get("max_score", sum(item.points for item in parsed))
     _require(isinstance(max_score, (int, float)) and max_score > 0, where, f"expected 'max_score' > 0, got {max_score!r}")
     return Rubric(document.get("name", where), document.get("title", ""), float(max_score), tuple(parsed))
@@ -95,25 +100,32 @@ def load(name_or_path: str) -> Rubric:
     return parse(document, str(path))
 
 
-def functions_rubric(names) -> Rubric:
-    """The default for the functional form: one point for each function, and one for training."""
-    items = [Item(name, 1.0, (name,), tuple(ALL_KINDS)) for name in names]
-    items.append(Item("training", 1.0, ("training",), ("train", "timing")))
+def functions_rubric(names, training: bool = True) -> Rubric:
+    """The default for the functional form: one point for each function, and one for training (if it ran)."""
+    items = [Item(name, 1.0, (name,), dict.fromkeys(ALL_KINDS)) for name in names]
+    if training:
+        items.append(Item("training", 1.0, ("training",), dict.fromkeys(("train", "timing"))))
     return Rubric("functions", "one point for each function and for training", float(len(items)), tuple(items))
 
 
-def _fraction(function: dict | None, kinds: tuple, credit: str) -> tuple[float, str]:
+def _fraction(function: dict | None, kinds: dict, credit: str) -> tuple[float, str]:
     """(the share of one function earned, why), from its report entry (status, checks)."""
     if function is None:
         return 0.0, "not checked"
     if function["status"] == "missing":
         return 0.0, "missing"
-    chosen = [c for c in function["checks"] if c["name"].split(" ")[0] in kinds]
+    chosen = {kind: [c["passed"] for c in function["checks"] if c["name"].split(" ")[0] == kind] for kind in kinds}
+    chosen = {kind: results for kind, results in chosen.items() if results}
     if not chosen:
         return 0.0, f"{function['status']}: none of its checks count here"
-    passed = sum(c["passed"] for c in chosen)
-    fraction = passed / len(chosen) if credit == "partial" else float(passed == len(chosen))
-    return fraction, f"{passed}/{len(chosen)} checks pass ({function['status']})"
+    passed, count = sum(sum(r) for r in chosen.values()), sum(len(r) for r in chosen.values())
+    if credit == "all":
+        fraction = float(passed == count)
+    elif None in kinds.values():
+        fraction = passed / count
+    else:
+        fraction = sum(kinds[k] * sum(r) / len(r) for k, r in chosen.items()) / sum(kinds[k] for k in chosen)
+    return fraction, f"{passed}/{count} checks pass ({function['status']})"
 
 
 def score(rubric: Rubric, functions: dict) -> dict:
