@@ -81,7 +81,7 @@ def grade_batch(folder, out, options: Options, rubric: Rubric | None, force: boo
         raise TargetError(f"--batch {folder}: no subfolders or .py files to grade")
     settings = json.loads(json.dumps(settings_record(options)))
     reports, skipped, start = {}, 0, time.monotonic()
-    with tqdm(found, desc="grading", unit="submission", file=sys.stderr) as bar:
+    with tqdm(found, desc="grading", unit="submission", file=sys.stderr, disable=None) as bar:
         for name, path in bar:
             bar.set_postfix_str(name)
             stored = _stored(out / name / REPORT)

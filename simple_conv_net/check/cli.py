@@ -43,7 +43,8 @@ def non_negative_int(text: str) -> int:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m simple_conv_net.check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m simple_conv_net.check",
+                                     description="Check anyone's implementation against native PyTorch.")
     parser.add_argument("target", nargs="?", help="a .py file, a folder holding simple_conv_net_func.py, or a module")
     parser.add_argument("--batch", metavar="DIR", help="grade every submission in DIR (each subfolder or .py file)")
     parser.add_argument("--out", metavar="DIR", help="--batch: where the gradebook and reports go "
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
             from .batch import grade_batch
             return grade_batch(args.batch, args.out, options, rubric, args.force)
         target = resolve(args.target)
-        with tqdm(desc=f"checking {target.name}", unit="function", file=sys.stderr, leave=False) as bar:
+        with tqdm(desc=f"checking {target.name}", unit="function", file=sys.stderr, leave=False, disable=None) as bar:
             def progress(name, status):
                 bar.update()
                 bar.set_postfix_str(f"{name}: {status}")

@@ -177,8 +177,8 @@ OP_LAYERS = {"conv2d": ("conv",), "max_pool2d": ("pool",), "flatten": ("reshape"
              "relu": ("relu",)}
 
 
-def _layer_call(function: Function, layer: str, case: str, n: int, stuff: Material, draw: Draw,
-                with_device: bool) -> Call:
+def _layer_call(layer: str, case: str, n: int, stuff: Material, draw: Draw, with_device: bool) -> Call:
+    """A call of one SimpleConvNet layer's function on ``n`` inputs of ``case`` (see Draw.variant, or mnist)."""
     op, shape, options, weights = LAYERS[layer]
     if case == "mnist":
         x = stuff.mnist[layer][:n].clone()
@@ -203,7 +203,7 @@ def handout_calls(function: Function, settings: Settings, stuff: Material, with_
     cheap = last if function.scalar else main   # Python loops do most of their work at 500->10
 
     def make(layer, case, n, **changes):
-        return replace(_layer_call(function, layer, case, n, stuff, draw, with_device), **changes)
+        return replace(_layer_call(layer, case, n, stuff, draw, with_device), **changes)
 
     calls = [make(cheap, "random", n) for n in sizes]
     if last != main:

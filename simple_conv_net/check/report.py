@@ -126,13 +126,9 @@ def gradescope(report: dict) -> dict:
     """Gradescope's autograder results.json: the (capped) score, and a test per rubric item."""
     tests = []
     for item in report["rubric"]["items"]:
-        names = [name.strip() for name in item["detail"].split(";")]
         lines = [item["detail"]]
-        for part in names:
-            name = part.split(":")[0]
-            entry = report["functions"].get(name)
-            if entry and entry["diagnoses"]:
-                lines += [f"{name}: {text}" for text in entry["diagnoses"]]
+        for name in item["functions"]:
+            lines += [f"{name}: {text}" for text in report["functions"].get(name, {}).get("diagnoses", [])]
         tests.append({"name": item["name"], "score": item["score"], "max_score": item["points"],
                       "status": "passed" if item["score"] >= item["points"] else "failed",
                       "output": "\n".join(lines)})

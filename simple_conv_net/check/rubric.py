@@ -129,14 +129,15 @@ def _fraction(function: dict | None, kinds: dict, credit: str) -> tuple[float, s
 
 
 def score(rubric: Rubric, functions: dict) -> dict:
-    """{"items": [{"name", "points", "score", "detail"}], "score", "max_score", "total_points"} from the
+    """{"items": [{"name", "points", "score", "detail", "functions"}], "score", "max_score", "total_points"} from the
     report's functions (name -> {"status", "checks": [{"name", "passed", ...}]})."""
     items = []
     for item in rubric.items:
         shares = [(name, *_fraction(functions.get(name), item.checks, item.credit)) for name in item.functions]
         earned = item.points * sum(fraction for _, fraction, _ in shares) / len(shares)
         detail = "; ".join(f"{name}: {why}" for name, _, why in shares)
-        items.append({"name": item.name, "points": item.points, "score": round(earned, 2), "detail": detail})
+        items.append({"name": item.name, "points": item.points, "score": round(earned, 2), "detail": detail,
+                      "functions": list(item.functions)})
     total = sum(item["score"] for item in items)
     return {"rubric": rubric.name, "items": items, "score": round(min(total, rubric.max_score), 2),
             "max_score": rubric.max_score, "total_points": rubric.total_points}

@@ -74,15 +74,14 @@ def describe(value) -> tuple[torch.Tensor | None, dict]:
         if value.is_complex() or value.layout != torch.strided or value.device.type == "meta":
             return None, dict(info, repr=_text(value, REPR_LIMIT))
         return _plain(value), info
-    if isinstance(value, (bool, int, float)) or type_name(value).startswith("numpy."):
+    if isinstance(value, (int, float)) or type_name(value).startswith("numpy."):   # diff_mse's float, numpy arrays
         try:
             tensor = torch.as_tensor(value)
         except BaseException:  # noqa: BLE001 - an object numpy made that torch cannot take
-            return None, dict(info, repr=_text(value, REPR_LIMIT))
-        if tensor.is_complex() or tensor.dtype == torch.bool and not isinstance(value, bool):
-            return None, dict(info, repr=_text(value, REPR_LIMIT))
-        info.update(dtype=str(tensor.dtype), shape=list(tensor.shape))
-        return tensor.clone(), info
+            tensor = None
+        if tensor is not None and not tensor.is_complex():
+            info.update(dtype=str(tensor.dtype), shape=list(tensor.shape))
+            return tensor.clone(), info
     return None, dict(info, repr=_text(value, REPR_LIMIT))
 
 

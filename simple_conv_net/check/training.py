@@ -17,6 +17,7 @@ pass on one image, times 60000 images.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 import time
@@ -66,11 +67,10 @@ def functional_ops(module) -> Ops:
     return Ops(*(getattr(module, name, native) for name, native in zip(Ops._fields, NATIVE)))
 
 
-def batches(settings_seed: int, steps: int, data_dir):
+def batches(seed: int, steps: int, data_dir):
+    """The first ``steps`` batches of epoch 0 of MNIST's training set, shuffled by ``seed``."""
     images, labels = data.load_mnist("train", data_dir)
-    loader = data.Batches(images, labels, BATCH_SIZE, shuffle=True, seed=settings_seed)
-    for step, batch in zip(range(steps), loader.epoch(0)):
-        yield batch
+    return itertools.islice(data.Batches(images, labels, BATCH_SIZE, shuffle=True, seed=seed).epoch(0), steps)
 
 
 def accuracy(model, test_samples: int, data_dir) -> float:
