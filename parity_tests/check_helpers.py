@@ -12,7 +12,8 @@ from pathlib import Path
 from simple_conv_net.check import analysis, forms, grade, plans, runner
 
 CORPUS = Path(__file__).parent / "check_corpus"
-QUICK = grade.Options(plans.Settings(speed_repeats=1, train_steps=0))
+QUICK = grade.Options(plans.Settings(batch_sizes=(1, 4, 16), speed_repeats=1, train_steps=0))
+FULL = grade.Options(plans.Settings(speed_repeats=1, train_steps=0))     # the command's batch sizes, 1 4 64
 _names = itertools.count()
 
 

@@ -16,7 +16,7 @@ from simple_conv_net.check import analysis, forms, grade, plans, report, rubric,
 from simple_conv_net.check.sandbox import Limits
 from simple_conv_net.compare import compare
 
-from check_helpers import CORPUS, compose, load, run_in_process
+from check_helpers import CORPUS, FULL, QUICK, compose, load, run_in_process
 
 # snippet -> (function, status, words the checker's finding must contain)
 DIAGNOSES = {
@@ -55,7 +55,7 @@ def good():
 def test_each_bug_gets_its_diagnosis(snippet, tmp_path, one_thread):
     function, status, words = DIAGNOSES[snippet]
     module = load(compose(snippet, tmp_path))
-    result = run_in_process(module, function)
+    result = run_in_process(module, function, options=FULL if snippet == "batch_hardcoded" else QUICK)
     findings = result.diagnoses + result.notes
     assert result.status == status, findings
     assert any(words in finding for finding in findings), findings

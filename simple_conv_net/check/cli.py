@@ -121,6 +121,9 @@ def main(argv=None) -> int:
     except (TargetError, RubricError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: every child stopped; a batch keeps the submissions it graded", file=sys.stderr)
+        return 130
     print(report.card(result))
     write_outputs(result, args.json, args.gradescope, args.feedback)
     return 0 if report.passed(result) else 1

@@ -145,16 +145,21 @@ def check(target: Target, options: Options, rubric: Rubric | str | None = None, 
                           f"({', '.join(FORMS['handout'])}) nor torch.nn.functional's ({', '.join(FORMS['functional'])})")
     results, work, styles = _plan_all(form, found, failure, options)
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        trained = pool.submit(run_training, form, found, failure, styles, target, options) \
-            if options.settings.train_steps else None
-        futures = {function.name: (pool.submit(check_function, function, calls, target, options), note)
-                   for function, calls, note in sorted(work, key=lambda w: not w[0].scalar)}
-        for name, (future, note) in futures.items():
-            results[name] = future.result()
-            results[name].notes[:0] = [note] if note else []
-            if progress:
-                progress(name, results[name].status)
-        trained = trained.result() if trained else None
+        try:
+            trained = pool.submit(run_training, form, found, failure, styles, target, options) \
+                if options.settings.train_steps else None
+            futures = {function.name: (pool.submit(check_function, function, calls, target, options), note)
+                       for function, calls, note in sorted(work, key=lambda w: not w[0].scalar)}
+            for name, (future, note) in futures.items():
+                results[name] = future.result()
+                results[name].notes[:0] = [note] if note else []
+                if progress:
+                    progress(name, results[name].status)
+            trained = trained.result() if trained else None
+        except BaseException:   # Ctrl-C: start no more children and stop those running, so the pool ends now
+            pool.shutdown(wait=False, cancel_futures=True)
+            sandbox.stop_all()
+            raise
     for name, entry in results.items():
         entry.signature = found.get(name, {}).get("text")
     ordered = {name: results[name] for name in FORMS[form]}

@@ -107,11 +107,20 @@ def _environment(threads: int) -> dict:
     return env
 
 
+LIVE: set = set()    # process groups of the children running now (see stop_all)
+
+
 def _kill_group(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def stop_all() -> None:
+    """Kill every child running now, with whatever it started (the checker is interrupted)."""
+    for pid in list(LIVE):
+        _kill_group(pid)
 
 
 def _drain(process: subprocess.Popen, timeout: float) -> tuple[bool, Capture, Capture]:
@@ -168,7 +177,11 @@ def run_child(mode: str, request: dict, target: Target, limits: Limits) -> Child
         start = time.monotonic()
         process = subprocess.Popen(command, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, start_new_session=True, env=_environment(limits.threads))
-        timed_out, stdout, stderr = _drain(process, limits.timeout)
+        LIVE.add(process.pid)
+        try:
+            timed_out, stdout, stderr = _drain(process, limits.timeout)
+        finally:
+            LIVE.discard(process.pid)
         seconds = time.monotonic() - start
         run = ChildRun("finished", None, stdout=stdout.text(), stderr=stderr.text(),
                        output_bytes=stdout.total + stderr.total, seconds=seconds)

@@ -34,7 +34,7 @@ BATCH_SIZE, LR, MOMENTUM = 64, 0.01, 0.5
 TRAIN_IMAGES = 60000
 STEPS_PER_EPOCH = math.ceil(TRAIN_IMAGES / BATCH_SIZE)
 PROGRESS_EVERY = 25
-ACCURACY_SLACK = 1.0     # percentage points the candidate's test accuracy may fall below native's
+ACCURACY_SLACK = 2.0     # percentage points the candidate's test accuracy may fall below native's (1000 images: noisy)
 
 # The handout's vector functions SimpleConvNet's layers need, and the functional ops.
 HANDOUT_LAYERS = {"conv2d": "conv2d_vector", "max_pool2d": "pool2d_vector", "flatten": "reshape_vector",
@@ -239,7 +239,7 @@ def analyse_training(records: dict, native: dict | None, estimates: dict, form: 
     if "accuracy" in run:
         accurate = Check("train accuracy", run["accuracy"] >= native["accuracy"] - ACCURACY_SLACK,
                          f"{run['accuracy']:.1f}% on the first {run['test_samples']} test images after {len(losses)} "
-                         f"steps; native {native['accuracy']:.1f}% (at most {ACCURACY_SLACK:g} point below passes)")
+                         f"steps; native {native['accuracy']:.1f}% (at most {ACCURACY_SLACK:g} points below passes)")
     else:
         accurate = Check("train accuracy", False, "not measured: training did not finish")
     checks = [runs, falls, _learned(run, native["initial"]), accurate] + timings
