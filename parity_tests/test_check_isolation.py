@@ -2,7 +2,7 @@
 
 check_corpus/isolation/misbehaving.py misbehaves differently in every function (an endless loop, a
 segfault, sys.exit, os._exit, a runaway allocation, a print flood, deleting its working directory, a
-process of its own left hanging, reading stdin); each must become that function's status while the
+process of its own left running, reading stdin); each must become that function's status while the
 others are still checked. Timeouts are short here; the slow tests run the command at its defaults.
 """
 
@@ -22,17 +22,18 @@ from check_helpers import CORPUS, compose, make_class
 ISOLATION = CORPUS / "isolation"
 QUICK_ARGS = ["--train-steps", "0", "--speed-repeats", "1", "--jobs", "2"]
 
+TIMEOUT = 6    # seconds: above what a child that works takes here under load, below the suite's patience
+
 # function -> (status, words in its diagnoses)
 MISBEHAVING = {
-    "conv2d_scalar": ("timeout", "did not finish in 4 s"),            # endless loop
+    "conv2d_scalar": ("timeout", f"did not finish in {TIMEOUT} s"),  # starts `sleep 600`, then an endless loop
     "pool2d_scalar": ("crashed", "SIGSEGV: segmentation fault"),     # reads address 0
     "relu_scalar": ("error", "the code called sys.exit(3)"),          # sys.exit, caught in the child
     "reshape_scalar": ("crashed", "exit code 4"),                     # os._exit, not catchable
-    "conv2d_vector": ("timeout", "did not finish in 4 s"),           # an endless print flood
+    "conv2d_vector": ("timeout", f"did not finish in {TIMEOUT} s"),  # an endless print flood
     "pool2d_vector": ("pass", None),                                  # deletes its working directory, then works
-    "relu_vector": ("timeout", "did not finish in 4 s"),             # starts `sleep 600`, then hangs
-    "reshape_vector": ("pass", None),
     "fc_layer_vector": ("pass", None),
+    "relu_vector": ("missing", None),
     "conv_weight2rows": ("error", "EOFError"),                        # input() with stdin closed
 }
 
@@ -46,7 +47,7 @@ def misbehaving(tmp_path_factory):
     before = submission.read_bytes()
     paths = {name: folder / name for name in ("report.json", "results.json", "feedback.md")}
     start = time.monotonic()
-    status = cli.main([str(submission), "--timeout", "4", "--memory-mb", "1500", *QUICK_ARGS,
+    status = cli.main([str(submission), "--timeout", str(TIMEOUT), "--memory-mb", "1500", *QUICK_ARGS,
                        "--json", str(paths["report.json"]), "--gradescope", str(paths["results.json"]),
                        "--feedback", str(paths["feedback.md"])])
     return {"status": status, "seconds": time.monotonic() - start, "unchanged": submission.read_bytes() == before,
@@ -76,7 +77,7 @@ def test_a_print_flood_is_cut_and_the_submission_survives(misbehaving):
 
 
 def test_a_process_the_candidate_started_is_killed_with_it(misbehaving):
-    printed = misbehaving["report"]["functions"]["relu_vector"]["output"]
+    printed = misbehaving["report"]["functions"]["conv2d_scalar"]["output"]
     pid = int(re.search(r"started pid (\d+)", printed).group(1))
     assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
 
@@ -98,11 +99,11 @@ def test_the_json_schema_and_the_other_outputs(misbehaving):
 @pytest.mark.parametrize("file,status,words", [
     ("import_error.py", "error", "No module named 'numpy_extensions_of_my_own'"),
     ("syntax_error.py", "error", "SyntaxError"),
-    ("import_hang.py", "timeout", "importing the module: did not finish in 3 s"),
+    ("import_hang.py", "timeout", "importing the module: did not finish in 4 s"),
 ])
 def test_a_module_that_does_not_import(file, status, words, tmp_path):
     path = tmp_path / "report.json"
-    assert cli.main([str(ISOLATION / file), "--timeout", "3", *QUICK_ARGS, "--json", str(path)]) == 1
+    assert cli.main([str(ISOLATION / file), "--timeout", "4", *QUICK_ARGS, "--json", str(path)]) == 1
     functions = json.loads(path.read_text())["functions"]
     assert functions["conv2d_vector"]["status"] == status
     assert any(words in text for text in functions["conv2d_vector"]["diagnoses"])
