@@ -21,7 +21,7 @@ from check_helpers import CORPUS, FULL, QUICK, compose, load, run_in_process
 # snippet -> (function, status, words the checker's finding must contain)
 DIAGNOSES = {
     "kernel_flipped": ("conv2d_vector", "fail", "kernel is flipped"),
-    "kernel_transposed": ("conv2d_scalar", "fail", "each filter is transposed"),
+    "kernel_transposed": ("conv2d_vector", "fail", "each filter is transposed"),
     "bias_missing": ("conv2d_vector", "fail", "the bias is missing"),
     "bias_twice": ("fc_layer_vector", "fail", "the bias is added twice"),
     "bias_wrong_axis": ("fc_layer_scalar", "fail", "bias is indexed by the sample"),
