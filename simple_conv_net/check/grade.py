@@ -55,14 +55,13 @@ def call_style(function: Function, found: dict) -> tuple[bool | None, str | None
         return True, None
     wanted = len(function.parameters)
     low, high = _positional_range(parameters)
-    differs = [p[0] for p in parameters] != list(function.parameters)
-    note = f"signature {function.name}{found['text']} differs from the handout's " \
-           f"{function.name}({', '.join(function.parameters)})" if differs else None
+    differs = f"signature {function.name}{found['text']} differs from the handout's " \
+              f"{function.name}({', '.join(function.parameters)})"
     if low <= wanted <= high:
-        return True, note
+        return True, differs if [p[0] for p in parameters] != list(function.parameters) else None
     if "device" in function.parameters and low <= wanted - 1 <= high:
-        return False, f"{note}: called without the device argument"
-    return None, f"{note}: it cannot be called with the handout's {wanted} arguments"
+        return False, f"{differs}: called without the device argument"
+    return None, f"{differs}: it cannot be called with the handout's {wanted} arguments"
 
 
 def plan(function: Function, form: str, options: Options, found: dict | None, with_device: bool = True):
@@ -163,13 +162,14 @@ def check(target: Target, options: Options, rubric: Rubric | str | None = None, 
     for name, entry in results.items():
         entry.signature = found.get(name, {}).get("text")
     ordered = {name: results[name] for name in FORMS[form]}
+    estimates = training.epoch_estimates(ordered, form)
     if trained is not None:
-        ordered["training"] = trained.analyse(training.epoch_estimates(ordered, form), form)
+        ordered["training"] = trained.analyse(estimates, form)
         if progress:
             progress("training", ordered["training"].status)
     report = {"target": target.text, "form": form,
               "functions": {name: function_entry(result) for name, result in ordered.items()},
-              "epoch": training.epoch_estimates(ordered, form), "notes": _notes(options),
+              "epoch": estimates, "notes": _notes(options),
               "seconds": round(time.monotonic() - start, 1), "import_output": import_output,
               "settings": settings_record(options), "fingerprint": target.fingerprint()}
     return rescore(report, load(rubric) if isinstance(rubric, str) else rubric or default_rubric(report))
