@@ -30,8 +30,8 @@ def reshape_scalar(a, device):
 
 def fc_layer_scalar(a, weight, bias, device):
     hoard = []
-    while True:  # runaway allocation: the memory limit stops it (error: MemoryError)
-        hoard.append(bytearray(64 << 20))
+    while True:  # runaway allocation: the memory limit stops it (error: "can't allocate memory")
+        hoard.append(torch.empty(64 << 20, dtype=torch.uint8))
 
 
 def conv2d_vector(x_in, conv_weight, conv_bias, device):
