@@ -31,7 +31,7 @@ The tolerance (:func:`tolerance`)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -62,6 +62,7 @@ class Comparison:
     problem: str | None = None        # why the candidate cannot match at all (shape, non-finite entries)
     worst: tuple | None = None        # (index, candidate value, truth value) of the largest error
     first: tuple | None = None        # the same for the first entry, in row-major order, beyond the tolerance
+    beyond: torch.Tensor | None = field(default=None, repr=False, compare=False)  # bool mask of those entries
 
     @property
     def passed(self) -> bool:
@@ -96,7 +97,7 @@ def compare(truth: torch.Tensor, candidate: torch.Tensor, native: torch.Tensor |
     native_rel = None if native is None else relative_error(truth, native)
     limit = tolerance(dtype, native_rel)
     if t.numel() == 0:
-        return Comparison(shape, 0.0, 0.0, 0.0, limit, native_rel)
+        return Comparison(shape, 0.0, 0.0, 0.0, limit, native_rel, beyond=torch.zeros(shape, dtype=torch.bool))
 
     finite = torch.isfinite(t)
     same_special = (~finite) & ((c == t) | (c.isnan() & t.isnan()))
@@ -120,4 +121,4 @@ def compare(truth: torch.Tensor, candidate: torch.Tensor, native: torch.Tensor |
     beyond = nan_diff | (diff > limit * (scale if scale > 0 else 1.0)) | unmatched
     first = _entry(int(beyond.nonzero()[0]), shape, c, t) if beyond.any() else None
     return Comparison(shape, diff_mse, max_abs, max_rel, limit, native_rel, problem,
-                      _entry(worst_index, shape, c, t), first)
+                      _entry(worst_index, shape, c, t), first, beyond.reshape(shape))

@@ -1,0 +1,410 @@
+"""Judge one function from what its child recorded: checks, status, diagnoses, timings.
+
+Pure functions of the plan (:mod:`.plans`) and the records (:mod:`.runner`): native PyTorch's
+truth comes from :mod:`.oracle` in this process, every tensor comparison from
+simple_conv_net.compare. The checks of a function, by the first word of their names (the
+rubric selects by it):
+
+type        every call returns a torch.Tensor (diff_mse: a number)
+shape       every output has native's shape
+dtype       float32 in, float32 out
+device      the output is on the inputs' device (cpu; cuda when there is one)
+values      one per call: the output against the float64 truth (compare's rule), the handout's
+            diff_mse < 1e-6 shown beside it
+arguments   no input is changed by a call (none but the running statistics batch norm updates)
+repeatable  the same call twice gives the same output
+graph       with inputs that require grad, the output is on the autograd graph and every input
+            gets a gradient
+gradient    one per differentiated input and call: against the float64 truth; at a kink (ReLU at
+            0, a max-pool tie) any subgradient passes, with a note
+speed       median seconds per call, and native's in the same child
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+
+from ..compare import Comparison, compare
+from . import diagnose
+from .forms import Function
+from .oracle import Truth, truth_of
+from .plans import Call
+from .text import error_text, evidence, first_line, number
+
+HANDOUT_MSE = 1e-6   # the homework's convention: diff_mse below this is "the same"
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class FunctionResult:
+    name: str
+    status: str                      # pass, fail, missing, error, timeout or crashed
+    checks: list = field(default_factory=list)
+    diagnoses: list = field(default_factory=list)
+    seconds: float = 0.0
+    notes: list = field(default_factory=list)
+    signature: str | None = None
+    output: str = ""                 # what the candidate printed (both ends kept)
+    timing: dict = field(default_factory=dict)   # label -> {"layer", "seconds", "native", "backward"}
+
+
+@dataclass
+class Seen:
+    """One planned call and what the child recorded of it (None: never reached, see ``absent``)."""
+
+    call: Call
+    record: dict | None
+    absent: str | None = None
+
+    @property
+    def output(self) -> torch.Tensor | None:
+        return None if self.record is None else self.record.get("output")
+
+    @property
+    def info(self) -> dict:
+        return (self.record or {}).get("output_info", {})
+
+    @property
+    def error(self) -> dict | None:
+        return None if self.record is None else self.record.get("error")
+
+    def problem(self) -> str | None:
+        """Why this call gave no tensor to check, or None."""
+        if self.record is None:
+            return f"not reached: {self.absent}"
+        if self.error:
+            return f"raised {error_text(self.error)}"
+        if self.output is None:
+            kind = self.info.get("type", "nothing")
+            return "returned None" if kind == "NoneType" else f"returned a {kind}: {self.info.get('repr', '')}"
+        return None
+
+    @cached_property
+    def truth(self) -> Truth:
+        return truth_of(self.call)
+
+    @cached_property
+    def comparison(self) -> Comparison:
+        native = None if self.truth.native is None else self.truth.native.output
+        return compare(self.truth.exact.output, self.output, native, self.truth.dtype)
+
+    def gradient(self, name: str) -> torch.Tensor | None:
+        return ((self.record or {}).get("grads") or {}).get(name)
+
+    @cached_property
+    def gradient_comparisons(self) -> dict:
+        """input name -> Comparison of the candidate's gradient with the truth, for the gradients it has."""
+        found = {}
+        for name in self.call.grad:
+            if self.gradient(name) is not None:
+                native = None if self.truth.native is None else self.truth.native.grads[name]
+                found[name] = compare(self.truth.exact.grads[name], self.gradient(name), native, self.truth.dtype)
+        return found
+
+
+def value_detail(result: Comparison) -> str:
+    if result.problem:
+        return result.problem
+    mse = f"diff_mse {number(result.diff_mse)}, {'' if result.diff_mse < HANDOUT_MSE else 'not '}< 1e-6 as the handout asks"
+    text = (f"max rel {number(result.max_rel)} {'<=' if result.passed else '>'} {number(result.tolerance)} "
+            f"(max abs {number(result.max_abs)}; {mse})")
+    return text + evidence(result)
+
+
+def _failing(name: str, problems: list[str], good: str) -> Check:
+    return Check(name, not problems, "; ".join(problems) if problems else good)
+
+
+# ----------------------------------------------------------------------------- the checks
+
+
+def type_check(seen: list[Seen], numbers_ok: bool) -> Check:
+    problems = []
+    for s in seen:
+        kind = s.info.get("type", "")
+        tensor = kind.startswith("torch.") and s.output is not None and "dtype" in s.info and "device" in s.info
+        if s.problem():
+            problems.append(f"{s.call.label}: {s.problem()}")
+        elif not tensor and not (numbers_ok and s.output is not None and s.output.dim() == 0):
+            problems.append(f"{s.call.label}: returned a {kind}, not a torch.Tensor")
+    return _failing("type", _dedupe(problems), "every call returns a torch.Tensor" if not numbers_ok
+                    else "every call returns a number")
+
+
+def _dedupe(problems: list[str], keep: int = 4) -> list[str]:
+    """The problems ('label: what'), the labels of each 'what' together, at most ``keep`` of them."""
+    grouped = {}
+    for problem in problems:
+        label, _, what = problem.partition(": ")
+        grouped.setdefault(what, []).append(label)
+    texts = [f"{what} ({', '.join(labels[:3])}{f' and {len(labels) - 3} more' if len(labels) > 3 else ''})"
+             for what, labels in grouped.items()]
+    return texts[:keep] + ([f"and {len(texts) - keep} more"] if len(texts) > keep else [])
+
+
+def _returned(seen: list[Seen]) -> list[Seen]:
+    return [s for s in seen if not s.problem()]
+
+
+def _property_check(name: str, seen: list[Seen], wrong, good: str) -> Check:
+    """A property of the outputs the calls returned (calls that raised are the type check's business)."""
+    returned = _returned(seen)
+    if not returned:
+        return Check(name, False, "not checked: no call returned a tensor")
+    problems = [f"{s.call.label}: {wrong(s)}" for s in returned if wrong(s)]
+    return _failing(name, _dedupe(problems), good)
+
+
+def shape_check(seen: list[Seen]) -> Check:
+    def wrong(s):
+        expected = s.truth.exact.output.shape
+        return None if s.output.shape == expected else f"shape {list(s.output.shape)}, expected {list(expected)}"
+    return _property_check("shape", seen, wrong, "every output has native's shape")
+
+
+def dtype_check(seen: list[Seen]) -> Check:
+    def wrong(s):
+        return None if s.info.get("dtype") == str(s.truth.dtype) else f"{s.info.get('dtype')} out for {s.truth.dtype} in"
+    return _property_check("dtype", seen, wrong, "the output has the inputs' dtype")
+
+
+def device_check(seen: list[Seen], device: str) -> Check:
+    def wrong(s):
+        if not str(s.info.get("device", "")).startswith(device):
+            return f"output on {s.info.get('device')}"
+        if device != "cpu" and not s.comparison.passed:  # the values too: the other checks are all on the CPU
+            return value_detail(s.comparison)
+        return None
+    return _property_check(f"device {device}", seen, wrong, f"the output is on {device}, where the inputs are")
+
+
+def value_checks(seen: Seen) -> list[Check]:
+    if seen.problem():
+        return [Check(f"values {seen.call.label}", False, seen.problem())]
+    checks = [Check(f"values {seen.call.label}", seen.comparison.passed, value_detail(seen.comparison))]
+    for name in seen.call.updates:   # batch norm's running statistics, updated in place
+        native = None if seen.truth.native is None else seen.truth.native.updated[name]
+        result = compare(seen.truth.exact.updated[name], seen.record["args_after"][name], native, seen.truth.dtype)
+        checks.append(Check(f"values {name} after {seen.call.label}", result.passed, value_detail(result)))
+    return checks
+
+
+def arguments_check(seen: list[Seen]) -> Check:
+    returned = _returned(seen)
+    if not returned:
+        return Check("arguments unchanged", False, "not checked: no call returned a tensor")
+    problems = [f"{s.call.label}: '{name}' changed in {count} entries" for s in returned
+                for name, count, _ in diagnose.changed_arguments(s)]
+    return _failing("arguments unchanged", _dedupe(problems), "no call changes its arguments")
+
+
+def repeat_check(seen: list[Seen]) -> list[Check]:
+    by_label = {s.call.label: s for s in seen}
+    checks = []
+    for s in seen:
+        if s.call.twin is None:
+            continue
+        twin = by_label[s.call.twin]
+        problem = s.problem() or twin.problem()
+        if problem:
+            checks.append(Check("repeatable", False, f"not checked: {problem}"))
+            continue
+        difference = diagnose.twin_difference(s, twin)
+        checks.append(Check("repeatable", difference is None, "two calls on the same input give the same output"
+                            if difference is None else f"two calls on the same input differ in {difference[0]} "
+                                                       f"entries"))
+    return checks
+
+
+def graph_problem(s: Seen) -> str | None:
+    """Why the gradients of a call with requires_grad inputs cannot be checked, or None."""
+    if s.problem():
+        return s.problem()
+    if not s.info.get("requires_grad"):
+        return "the output does not require grad: it is cut from the autograd graph"
+    if s.info.get("is_leaf"):
+        return "the output is a new leaf tensor: no gradient reaches the inputs"
+    backward = s.record.get("backward") or {}
+    if backward.get("error"):
+        return f"backward raised {backward['error']['type']}: {first_line(backward['error']['message'])}"
+    if not backward.get("ran"):
+        return backward.get("reason", "backward did not run")
+    missing = [name for name, grad in s.record["grads"].items() if grad is None]
+    if missing:
+        return f"no gradient reaches {', '.join(repr(m) for m in missing)}"
+    return None
+
+
+def graph_check(seen: list[Seen]) -> Check:
+    problems = [f"{s.call.label}: {graph_problem(s)}" for s in seen if graph_problem(s)]
+    return _failing("graph connected", _dedupe(problems),
+                    "with inputs that require grad, every input gets a gradient through the output")
+
+
+def gradient_checks(s: Seen, notes: list) -> list[Check]:
+    checks = []
+    for name in s.call.grad:
+        check_name = f"gradient {name} {s.call.label.removesuffix(' (grad)')}"
+        grad = s.gradient(name)
+        if grad is None:
+            checks.append(Check(check_name, False, graph_problem(s) or f"no gradient reaches '{name}'"))
+            continue
+        result = s.gradient_comparisons[name]
+        if result.passed:
+            checks.append(Check(check_name, True, value_detail(result)))
+            continue
+        note = diagnose.kink_note(s, name, grad)
+        if note:
+            if not any(n.split(":")[0] == note.split(":")[0] for n in notes):  # one note of each kind
+                notes.append(note)
+            checks.append(Check(check_name, True, f"matches native except at kinks, where any subgradient is valid: "
+                                                  f"{note}"))
+        else:
+            checks.append(Check(check_name, False, value_detail(result)))
+    return checks
+
+
+def timing(seen: list[Seen]) -> dict:
+    """label -> median seconds of the candidate and of native (same child, interleaved), for timed calls."""
+    found = {}
+    for s in seen:
+        if s.call.timed and not s.problem() and s.record["seconds"] and s.record["native_seconds"]:
+            found[s.call.label] = {"layer": s.call.layer, "images": s.call.inputs["input"].shape[0],
+                                   "seconds": statistics.median(s.record["seconds"]),
+                                   "native": statistics.median(s.record["native_seconds"]),
+                                   "backward": bool(s.call.grad) and graph_problem(s) is None}
+    return found
+
+
+def speed_checks(seen: list[Seen], times: dict) -> list[Check]:
+    checks = []
+    for s in seen:
+        if not s.call.timed:
+            continue
+        name = f"speed {s.call.label.removeprefix('speed ')}"
+        if s.call.label not in times:
+            checks.append(Check(name, False, f"not timed: {s.problem() or 'no time recorded'}"))
+            continue
+        t = times[s.call.label]
+        what = "forward + backward" if t["backward"] else "forward"
+        checks.append(Check(name, True, f"{t['seconds'] * 1e3:.3g} ms per call ({what}), native "
+                                        f"{t['native'] * 1e3:.3g} ms: {t['seconds'] / t['native']:.3g}x native"))
+    return checks
+
+
+def im2col_layouts(columns: torch.Tensor) -> dict:
+    """The layouts of im2col's output a student may choose, from native's [N, C*K*K, L] (or [C*K*K, L])."""
+    columns = columns if columns.dim() == 3 else columns.unsqueeze(0)
+    n, rows, length = columns.shape
+    layouts = {"[N, C*K*K, L]": columns, "[N, L, C*K*K]": columns.transpose(1, 2),
+               "[C*K*K, N*L]": columns.permute(1, 0, 2).reshape(rows, n * length),
+               "[N*L, C*K*K]": columns.transpose(1, 2).reshape(n * length, rows)}
+    if n == 1:
+        layouts.update({"[C*K*K, L]": columns[0], "[L, C*K*K]": columns[0].t()})
+    return layouts
+
+
+def _im2col_layout(s: Seen) -> tuple[str | None, str]:
+    """(the layout im2col's output matches, or None; what was found)."""
+    if s.problem():
+        return None, s.problem()
+    for layout, expected in im2col_layouts(s.truth.exact.output).items():
+        if expected.shape == s.output.shape:
+            result = compare(expected, s.output, dtype=s.truth.dtype)
+            if result.passed:
+                return layout, value_detail(result)
+    return None, (f"shape {list(s.output.shape)}: none of the layouts of native's windows "
+                  f"({', '.join(im2col_layouts(s.truth.exact.output))}) with the right values")
+
+
+def im2col_checks(seen: list[Seen]) -> list[Check]:
+    """im2col, whose form students choose: a batch [N, C, H, W] or one image [C, H, W] in, any usual
+    layout out (one column or row per window, entries in (c, i, j) order)."""
+    conventions = {"a batch [N, C, H, W]": [s for s in seen if s.call.inputs["input"].dim() == 4],
+                   "one image [C, H, W]": [s for s in seen if s.call.inputs["input"].dim() == 3]}
+    found = {name: [(s.call.label, *_im2col_layout(s)) for s in calls] for name, calls in conventions.items()}
+    working = [(name, results) for name, results in found.items()
+               if results and all(layout for _, layout, _ in results)]
+    if working:
+        name, results = working[0]
+        check = Check("values", True, f"takes {name}; " + "; ".join(f"{label}: layout {layout}"
+                                                                     for label, layout, _ in results))
+    else:
+        check = Check("values", False, "; ".join(f"{label}: {detail}" for results in found.values()
+                                                 for label, layout, detail in results if not layout))
+    return [check, arguments_check(seen)]
+
+
+# ----------------------------------------------------------------------------- one function
+
+
+def seen_calls(calls: list[Call], records: dict, absent: str) -> list[Seen]:
+    by_label = {record["label"]: record for name, record in records.items() if name.startswith("call-")}
+    return [Seen(call, by_label.get(call.label), absent) for call in calls]
+
+
+def checks_of(function: Function, seen: list[Seen], notes: list) -> list[Check]:
+    """Every check of one function (see the module doc)."""
+    if function.op == "im2col":
+        return im2col_checks(seen)
+    checks = [type_check(seen, numbers_ok=function.op == "diff_mse")]
+    tensors = [s for s in seen if s.call.case != "cuda"]
+    if function.op != "diff_mse":
+        checks += [shape_check(tensors), dtype_check(tensors), device_check(tensors, "cpu")]
+        cuda = [s for s in seen if s.call.case == "cuda"]
+        if cuda:
+            checks.append(device_check(cuda, "cuda"))
+    for s in seen:
+        if not s.call.grad and s.call.case not in ("repeat", "cuda", "speed"):
+            checks += value_checks(s)
+    checks.append(arguments_check(seen))
+    checks += repeat_check(seen)
+    differentiated = [s for s in seen if s.call.grad]
+    if differentiated:
+        checks.append(graph_check(differentiated))
+        for s in differentiated:
+            checks += gradient_checks(s, notes)
+    return checks + speed_checks(seen, timing(seen))
+
+
+def status_of(checks: list[Check], seen: list[Seen], outcome: str) -> str:
+    if outcome in ("timeout", "crashed"):
+        return outcome
+    if seen and all(s.error or s.record is None for s in seen):
+        return "error"
+    return "pass" if all(c.passed for c in checks) else "fail"
+
+
+def analyse(function: Function, calls: list[Call], records: dict, outcome: str = "finished",
+            reason: str | None = None) -> FunctionResult:
+    """Checks, status and diagnoses of one function from its child's records (see :mod:`.sandbox`)."""
+    notes = []
+    absent = reason or "the child stopped before this call"
+    if "import" in records:
+        error = records["import"]["error"]
+        absent = f"importing the module raised {error['type']}: {first_line(error['message'])}"
+    seen = seen_calls(calls, records, absent)
+    checks = checks_of(function, seen, notes)
+    result = FunctionResult(function.name, status_of(checks, seen, outcome), checks, notes=notes,
+                            timing=timing(seen))
+    if "import" in records:
+        result.status = "error"
+    if result.status != "pass":
+        result.diagnoses = diagnose.diagnoses(function, seen, outcome, reason, records)
+    return result
+
+
+def unavailable(function: Function, calls: list[Call], status: str, reason: str) -> FunctionResult:
+    """A function that was not run (missing, not callable, or its module did not import): every check fails."""
+    seen = seen_calls(calls, {}, reason)
+    return FunctionResult(function.name, status, checks_of(function, seen, []), diagnoses=[reason])

@@ -1,0 +1,129 @@
+"""python -m simple_conv_net.check: check anyone's implementation against native PyTorch.
+
+    python -m simple_conv_net.check TARGET [--rubric homework|FILE] [--json FILE] [--gradescope FILE]
+                                           [--feedback FILE] [--form handout|functional] ...
+    python -m simple_conv_net.check --batch DIR [--out DIR] [--force] [--rubric ...] ...
+
+TARGET is a .py file, a folder holding simple_conv_net_func.py (its sibling modules importable),
+or an importable module name (vector_ops, simple_conv_net.handout). Exit status: 0 when every
+function passes, 1 when something fails, 2 for a usage or target error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import torch
+from tqdm import tqdm
+
+from ..cli import positive_int
+from ..io import atomic_write_text
+from . import report
+from .grade import Options, check
+from .plans import Settings
+from .rubric import RubricError, load
+from .sandbox import Limits
+from .targets import TargetError, resolve
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value:g}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    return 0 if text.strip() == "0" else positive_int(text)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m simple_conv_net.check",
+                                     description="Check anyone's implementation against native PyTorch.")
+    parser.add_argument("target", nargs="?", help="a .py file, a folder holding simple_conv_net_func.py, or a module")
+    parser.add_argument("--batch", metavar="DIR", help="grade every submission in DIR (each subfolder or .py file)")
+    parser.add_argument("--out", metavar="DIR", help="--batch: where the gradebook and reports go "
+                                                     "(default: DIR-results beside DIR)")
+    parser.add_argument("--force", action="store_true", help="--batch: grade again what is already graded")
+    parser.add_argument("--form", choices=["handout", "functional"],
+                        help="the names to look for (default: detected from the names the module defines)")
+    parser.add_argument("--rubric", metavar="NAME|FILE",
+                        help="homework (seed 000's split) or a rubric JSON file (default: homework for the handout "
+                             "form, a point per function for the functional form)")
+    parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    parser.add_argument("--gradescope", metavar="FILE", help="write Gradescope's results.json")
+    parser.add_argument("--feedback", metavar="FILE", help="write a Markdown report for the student")
+    parser.add_argument("--timeout", type=positive_float, default=60.0, metavar="S",
+                        help="wall-clock seconds for each function's checks (default: 60)")
+    parser.add_argument("--memory-mb", type=positive_int, default=4096, metavar="MB",
+                        help="memory limit of each child process (RLIMIT_DATA; default: 4096)")
+    parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
+                        help="child processes at once (default: the number of CPUs)")
+    parser.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[1, 4, 64], metavar="N",
+                        help="batch sizes of the vector functions' checks (default: 1 4 64)")
+    parser.add_argument("--scalar-batch-sizes", type=positive_int, nargs="+", default=[1, 2], metavar="N",
+                        help="batch sizes of the scalar functions' checks, which may be Python loops (default: 1 2)")
+    parser.add_argument("--speed-repeats", type=positive_int, default=5, metavar="N",
+                        help="timed calls of each vector function at the largest batch (default: 5)")
+    parser.add_argument("--train-steps", type=non_negative_int, default=200, metavar="N",
+                        help="SGD steps of the training check, 0 to skip it (default: 200)")
+    parser.add_argument("--test-samples", type=positive_int, default=1000, metavar="N",
+                        help="MNIST test images the trained nets are scored on (default: 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the inputs and weights (default: 0)")
+    parser.add_argument("--data-dir", default=None, help="directory with the MNIST IDX files")
+    args = parser.parse_args(argv)
+    if (args.target is None) == (args.batch is None):
+        parser.error("give either a TARGET or --batch DIR")
+    if args.batch is None and (args.out or args.force):
+        parser.error("--out and --force are options of --batch")
+    if args.batch is not None and (args.json or args.gradescope or args.feedback):
+        parser.error("--batch writes a JSON, a feedback file and a Gradescope file per submission into --out; "
+                     "--json, --gradescope and --feedback are for a single TARGET")
+    return args
+
+
+def options_of(args) -> Options:
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    settings = Settings(tuple(sorted(set(args.batch_sizes))), tuple(sorted(set(args.scalar_batch_sizes))),
+                        args.speed_repeats, args.seed, args.data_dir, args.train_steps, args.test_samples)
+    return Options(settings, Limits(args.timeout, args.memory_mb, threads), args.jobs, args.form)
+
+
+def write_outputs(result: dict, json_path=None, gradescope_path=None, feedback_path=None) -> None:
+    if json_path:
+        atomic_write_text(json_path, report.dumps(result))
+    if gradescope_path:
+        atomic_write_text(gradescope_path, report.dumps(report.gradescope(result)))
+    if feedback_path:
+        atomic_write_text(feedback_path, report.feedback(result))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(1)   # this process only judges: small tensors, while the children compute
+    try:
+        rubric = load(args.rubric) if args.rubric else None
+        options = options_of(args)
+        if args.batch:
+            from .batch import grade_batch
+            return grade_batch(args.batch, args.out, options, rubric, args.force)
+        target = resolve(args.target)
+        with tqdm(desc=f"checking {target.name}", unit="function", file=sys.stderr, leave=False, disable=None) as bar:
+            def progress(name, status):
+                bar.update()
+                bar.set_postfix_str(f"{name}: {status}")
+            result = check(target, options, rubric, progress)
+    except (TargetError, RubricError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: every child stopped; a batch keeps the submissions it graded", file=sys.stderr)
+        return 130
+    print(report.card(result))
+    write_outputs(result, args.json, args.gradescope, args.feedback)
+    return 0 if report.passed(result) else 1

@@ -1,0 +1,433 @@
+"""The calls the checker makes of each function, planned so one child run records all the analysis needs.
+
+Handout form, at the homework's shapes (conv 1->20 5x5 on [N, 1, 28, 28]; pool 2x2/2 on
+[N, 20, 24, 24]; reshape [N, 20, 12, 12]; fc 2880->500 and 500->10; relu on [N, 500]):
+
+- vector functions: random inputs at every ``batch_sizes`` (1, 4, 64), real MNIST images passed
+  through native layers up to this one, negative inputs, ties (pool) or exact zeros (relu), the
+  same call twice; with inputs that require grad: random and ties/zeros at the small batch and
+  MNIST at the large one, timed against native (forward + backward) ``speed_repeats`` times;
+- scalar functions (maybe Python loops): forward only, at ``scalar_batch_sizes`` (1, 2), the
+  fully connected ones mostly at 500->10, MNIST at the smallest batch timed once.
+
+Functional form: a table of shapes, strides and paddings like the parity suite's, each case
+once plain and once with grad, one case in float64, one repeated; and MNIST at SimpleConvNet's
+shapes for timing. Inputs come from one seeded generator, weights from native SimpleConvNet
+built with the seed, so every run of the checker asks the same questions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from .. import data
+from ..model import SimpleConvNet
+from .forms import OPS, Function, native_call
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What to run; the defaults are the command line's."""
+
+    batch_sizes: tuple = (1, 4, 64)
+    scalar_batch_sizes: tuple = (1, 2)
+    speed_repeats: int = 5
+    seed: int = 0
+    data_dir: str | None = None
+    train_steps: int = 200
+    test_samples: int = 1000
+
+    @property
+    def small(self) -> int:
+        """The batch of the detailed checks: the smallest above 1 (several samples, so mixing them up shows)."""
+        return min([n for n in self.batch_sizes if n > 1] or self.batch_sizes)
+
+    @property
+    def large(self) -> int:
+        return max(self.batch_sizes)
+
+
+@dataclass
+class Call:
+    """One call of a candidate function; ``inputs`` and ``options`` are also what native PyTorch gets."""
+
+    label: str
+    case: str                       # random, mnist, negative, ties, zeros, repeat, float64, speed or a table case
+    op: str
+    inputs: dict                    # name -> tensor (or None), in the op's order
+    options: dict = field(default_factory=dict)
+    args: tuple = ()                # the candidate's positional arguments: {"ref": name} or a value
+    kwargs: dict = field(default_factory=dict)
+    grad: tuple = ()                # inputs that require grad in this call
+    grad_output: torch.Tensor | None = None
+    repeat: int = 1
+    timed: bool = False             # time native PyTorch alongside
+    twin: str | None = None         # the label of the call this one repeats
+    updates: tuple = ()             # inputs the op is meant to change in place (batch norm's running statistics)
+    layer: str | None = None        # the SimpleConvNet layer this call's timing stands for
+    device: str = "cpu"             # where the candidate gets the inputs
+
+    def request(self) -> dict:
+        """What the child needs (runner.run_call), as plain data."""
+        return {"label": self.label, "op": self.op, "inputs": self.inputs, "options": self.options,
+                "args": list(self.args), "kwargs": self.kwargs, "grad": list(self.grad),
+                "grad_output": self.grad_output, "repeat": self.repeat, "timed": self.timed, "device": self.device}
+
+
+def ref(name: str) -> dict:
+    return {"ref": name}
+
+
+# ----------------------------------------------------------------------------- shared material
+
+
+@dataclass
+class Material:
+    """The weights every plan uses, and real MNIST images with native SimpleConvNet's intermediates."""
+
+    weights: dict                   # conv, fc1, fc2 -> (weight, bias)
+    mnist: dict | None              # layer input name -> tensor [large, ...], plus "labels"
+    note: str | None = None         # why there is no MNIST
+    state: dict = field(default_factory=dict)   # the native net's state_dict (training starts from it)
+
+
+def material(settings: Settings) -> Material:
+    torch.manual_seed(settings.seed)
+    net = SimpleConvNet("torch")
+    weights = {name: (layer.weight.detach().clone(), layer.bias.detach().clone())
+               for name, layer in (("conv", net.conv_layer), ("fc1", net.fc_layer1), ("fc2", net.fc_layer2))}
+    state = {key: value.detach().clone() for key, value in net.state_dict().items()}
+    try:
+        images, labels = data.load_mnist("test", settings.data_dir)
+    except (data.MNISTNotFoundError, data.MNISTFormatError) as error:
+        return Material(weights, None, f"no MNIST, so no checks on real images and no training: {error}", state)
+    images, labels = images[:settings.large], labels[:settings.large]
+    with torch.no_grad():
+        _, z = net(images, return_intermediates=True)
+    mnist = {"conv": images, "pool": z["conv"], "reshape": z["pool"], "fc1": z["reshape"], "relu": z["fc1"],
+             "fc2": z["relu"], "output": z["fc2"], "loss": z["output"], "labels": labels}
+    return Material(weights, {k: v.detach().clone() for k, v in mnist.items()}, state=state)
+
+
+class Draw:
+    """Seeded random tensors: every plan built with the same seed asks the same questions."""
+
+    def __init__(self, seed: int) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def normal(self, *shape, dtype=torch.float32) -> torch.Tensor:
+        return torch.randn(tuple(shape), generator=self.generator, dtype=dtype)
+
+    def variant(self, case: str, *shape) -> torch.Tensor:
+        """random: normal; negative: -|normal|; ties: integers 0..2 (max pooling ties); zeros: normal with every
+        third entry exactly 0 (ReLU's kink)."""
+        x = self.normal(*shape)
+        if case == "negative":
+            return -x.abs() - 0.01
+        if case == "ties":
+            return torch.randint(0, 3, shape, generator=self.generator).to(torch.float32)
+        if case == "zeros":
+            x.view(-1)[::3] = 0.0
+        return x
+
+
+def _grad_output(call: Call, draw: Draw) -> torch.Tensor:
+    with torch.no_grad():
+        expected = native_call(call.op, {k: None if v is None else v.clone() for k, v in call.inputs.items()},
+                               call.options)
+    return draw.normal(*expected.shape, dtype=expected.dtype)
+
+
+def _with_grad(call: Call, draw: Draw, label: str | None = None, **changes) -> Call:
+    """The same call with every differentiable input requiring grad, and an upstream gradient."""
+    grad = tuple(n for n in OPS[call.op].differentiable if call.inputs.get(n) is not None)
+    new = replace(call, label=label or f"{call.label} (grad)", grad=grad, **changes)
+    new.grad_output = _grad_output(new, draw)
+    return new
+
+
+def _repeat(call: Call) -> Call:
+    """The same call again, on the same inputs: two calls must give the same output."""
+    return replace(call, label=f"repeat {call.label}", case="repeat", twin=call.label)
+
+
+def _on_cuda(calls: list[Call]) -> list[Call]:
+    """The call on a CUDA device (inputs there, and the handout's device argument 'cuda'), when there is one."""
+    if not torch.cuda.is_available():
+        return []
+    call = calls[0]
+    args = tuple("cuda" if arg == "cpu" else arg for arg in call.args)
+    return [replace(call, label=f"cuda {call.label}", case="cuda", device="cuda", args=args)]
+
+
+# ----------------------------------------------------------------------------- the handout's form
+
+# Each layer of SimpleConvNet: its op, input shape after N, options, weights key.
+LAYERS = {
+    "conv": ("conv2d", (1, 28, 28), {}, "conv"),
+    "pool": ("max_pool2d", (20, 24, 24), {"kernel_size": 2, "stride": 2}, None),
+    "reshape": ("flatten", (20, 12, 12), {"start_dim": 1}, None),
+    "fc1": ("linear", (2880,), {}, "fc1"),
+    "relu": ("relu", (500,), {}, None),
+    "fc2": ("linear", (500,), {}, "fc2"),
+}
+OP_LAYERS = {"conv2d": ("conv",), "max_pool2d": ("pool",), "flatten": ("reshape",), "linear": ("fc1", "fc2"),
+             "relu": ("relu",)}
+
+
+def _layer_call(layer: str, case: str, n: int, stuff: Material, draw: Draw, with_device: bool) -> Call:
+    """A call of one SimpleConvNet layer's function on ``n`` inputs of ``case`` (see Draw.variant, or mnist)."""
+    op, shape, options, weights = LAYERS[layer]
+    if case == "mnist":
+        x = stuff.mnist[layer][:n].clone()
+    else:
+        x = draw.variant(case, n, *shape)
+    inputs = {"input": x}
+    if weights:
+        inputs["weight"], inputs["bias"] = (t.clone() for t in stuff.weights[weights])
+    suffix = f" ({shape[0]}->{stuff.weights[weights][0].shape[0]})" if op == "linear" else ""
+    args = tuple(ref(name) for name in inputs) + (("cpu",) if with_device else ())
+    return Call(f"{case} N={n}{suffix}", case, op, inputs, dict(options), args, layer=layer)
+
+
+def handout_calls(function: Function, settings: Settings, stuff: Material, with_device: bool = True) -> list[Call]:
+    """The calls for one of the homework's five layer functions (see the module doc)."""
+    draw = Draw(settings.seed)
+    layers = OP_LAYERS[function.op]
+    main, last = layers[0], layers[-1]       # fc: 2880->500 and 500->10
+    kink = {"max_pool2d": "ties", "relu": "zeros"}.get(function.op)
+    sizes = settings.scalar_batch_sizes if function.scalar else settings.batch_sizes
+    small = min(sizes) if function.scalar else settings.small
+    cheap = last if function.scalar else main   # Python loops do most of their work at 500->10
+
+    def make(layer, case, n, **changes):
+        return replace(_layer_call(layer, case, n, stuff, draw, with_device), **changes)
+
+    calls = [make(cheap, "random", n) for n in sizes]
+    if last != main:
+        calls.append(make(main if function.scalar else last, "random", small))
+    twin = calls[sizes.index(small)]
+    at_kink = [make(main, kink, small)] if kink else []
+    calls += [make(cheap, "negative", small), _repeat(twin), *at_kink, *_on_cuda([twin])]
+    n = small if function.scalar else settings.large
+    source = "random" if stuff.mnist is None else "mnist"   # timed on real images where there are some
+    bases = [make(layer, source, n) for layer in layers]
+    if source == "mnist":
+        calls += [replace(c, timed=function.scalar) for c in bases]
+    if not function.scalar:
+        calls += [_with_grad(c, draw, f"speed {c.label}", case="speed", repeat=settings.speed_repeats, timed=True)
+                  for c in bases]
+    elif source == "random":
+        calls += [replace(c, label=f"speed {c.label}", case="speed", timed=True) for c in bases]
+    if not function.scalar:
+        calls += [_with_grad(c, draw) for c in (twin, *at_kink)]
+    return calls
+
+
+def diff_mse_calls(settings: Settings) -> list[Call]:
+    draw = Draw(settings.seed)
+    shapes = {"random": (4, 10), "layer-sized": (settings.large, 20, 24, 24)}
+    calls = [Call(f"{name} {list(shape)}", "random", "diff_mse",
+                  {"x": draw.normal(*shape), "y": draw.normal(*shape)}) for name, shape in shapes.items()]
+    same = draw.normal(3, 5)
+    calls.append(Call("identical tensors", "random", "diff_mse", {"x": same, "y": same.clone()}))
+    for call in calls:
+        call.args = (ref("x"), ref("y"))
+    return calls
+
+
+def conv_weight2rows_calls(settings: Settings, stuff: Material) -> list[Call]:
+    weight = stuff.weights["conv"][0].clone()
+    draw = Draw(settings.seed)
+    return [Call("conv weight [20, 1, 5, 5]", "random", "conv_weight2rows", {"weight": weight}, args=(ref("weight"),)),
+            Call("random [4, 3, 3, 2]", "random", "conv_weight2rows", {"weight": draw.normal(4, 3, 3, 2)},
+                 args=(ref("weight"),))]
+
+
+# Parameter names the checker understands for im2col, and what it passes for each ("K": the kernel size).
+IM2COL_PARAMETERS = {"kernel_size": "K", "kernel": "K", "k": "K", "ksize": "K", "size": "K", "stride": 1,
+                     "padding": 0, "pad": 0, "device": "cpu"}
+
+
+def im2col_calls(settings: Settings, parameters: list | None) -> tuple[list[Call], str | None]:
+    """Calls for im2col, whose arguments students change: the images first, then the parameters it
+    requires, by name (kernel size, stride, padding, device); ([], why) when it cannot be called."""
+    positional = [(name, has_default) for name, kind, has_default in parameters or ()
+                  if kind in ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")]
+    required = [name for name, has_default in positional[1:] if not has_default]
+    unknown = [name for name in required if name.lower() not in IM2COL_PARAMETERS]
+    if not positional or unknown:
+        return [], (f"the checker passes the images, then only {', '.join(IM2COL_PARAMETERS)} by name; "
+                    f"it cannot fill {', '.join(unknown) or 'an empty parameter list'}")
+    draw = Draw(settings.seed)
+    calls = []
+    for label, x, k in (("images [2, 1, 28, 28] K=5", draw.normal(2, 1, 28, 28), 5),
+                        ("channels [2, 3, 7, 7] K=3", draw.normal(2, 3, 7, 7), 3),
+                        ("one image [1, 28, 28] K=5", draw.normal(1, 28, 28), 5)):
+        values = [k if IM2COL_PARAMETERS[name.lower()] == "K" else IM2COL_PARAMETERS[name.lower()]
+                  for name in required]
+        calls.append(Call(label, "random", "im2col", {"input": x}, {"kernel_size": k}, args=(ref("input"), *values)))
+    return calls, None
+
+
+# ----------------------------------------------------------------------------- the functional form
+
+
+def _native_style(call: Call, defaults: dict) -> Call:
+    """Arguments as torch.nn.functional takes them: the tensors positionally (None only before another
+    tensor), the options by keyword, except those left at the default."""
+    names = list(OPS[call.op].inputs)
+    while names and call.inputs.get(names[-1]) is None:
+        names.pop()
+    call.args = tuple(None if call.inputs.get(n) is None else ref(n) for n in names)
+    call.kwargs = {k: v for k, v in call.options.items() if k not in defaults or defaults[k] != v}
+    return call
+
+
+DEFAULTS = {
+    "conv2d": {"stride": 1, "padding": 0},
+    "max_pool2d": {"stride": None, "padding": 0},
+    "flatten": {"start_dim": 1, "end_dim": -1},
+    "nll_loss": {"reduction": "mean"},
+    "batch_norm": {"training": False, "momentum": 0.1, "eps": 1e-5},
+    "relu": {}, "linear": {}, "log_softmax": {},
+}
+
+
+def _functional_table(draw: Draw) -> dict:
+    """op -> [(label, inputs, options)]: shapes, strides and paddings like the parity suite's."""
+    def conv(n, c_in, h, w, c_out, k_h, k_w, stride=1, padding=0, bias=True):
+        return ({"input": draw.normal(n, c_in, h, w), "weight": draw.normal(c_out, c_in, k_h, k_w),
+                 "bias": draw.normal(c_out) if bias else None}, {"stride": stride, "padding": padding})
+
+    def pool(n, c, h, w, kernel_size, stride=None, padding=0, case="random"):
+        return {"input": draw.variant(case, n, c, h, w)}, {"kernel_size": kernel_size, "stride": stride,
+                                                            "padding": padding}
+
+    def linear(shape, out_features, bias=True):
+        return ({"input": draw.normal(*shape), "weight": draw.normal(out_features, shape[-1]),
+                 "bias": draw.normal(out_features) if bias else None}, {})
+
+    def nll(n, classes, reduction):
+        logits = draw.normal(n, classes).log_softmax(1)
+        return ({"input": logits, "target": torch.randint(0, classes, (n,), generator=draw.generator)},
+                {"reduction": reduction})
+
+    def batch_norm(shape, training, stats=True, affine=True, momentum=0.1, eps=1e-5):
+        c = shape[1]
+        inputs = {"input": draw.normal(*shape) * 2 + 0.5,
+                  "running_mean": draw.normal(c) if stats else None,
+                  "running_var": draw.normal(c).abs() + 0.5 if stats else None,
+                  "weight": draw.normal(c) if affine else None, "bias": draw.normal(c) if affine else None}
+        return inputs, {"training": training, "momentum": momentum, "eps": eps}
+
+    return {
+        "conv2d": [
+            ("simple-net N=2", *conv(2, 1, 28, 28, 20, 5, 5)),
+            ("non-square N=2", *conv(2, 2, 9, 7, 3, 3, 2)),
+            ("stride2-pad1-cin3 N=1", *conv(1, 3, 8, 8, 4, 3, 3, 2, 1)),
+            ("stride3-pad2 N=2", *conv(2, 3, 10, 11, 2, 4, 3, 3, 2)),
+            ("pair-stride-padding N=2", *conv(2, 2, 7, 9, 3, 2, 3, (2, 1), (1, 2))),
+            ("kernel-equals-padded-input N=2", *conv(2, 2, 5, 4, 3, 7, 6, 1, 1)),
+            ("1x1-kernel N=3", *conv(3, 4, 5, 6, 2, 1, 1)),
+            ("no-bias N=2", *conv(2, 3, 6, 6, 3, 3, 3, bias=False)),
+            ("cin-equals-cout N=3", *conv(3, 3, 7, 7, 3, 3, 3)),
+        ],
+        "max_pool2d": [
+            ("simple-net N=2", *pool(2, 3, 24, 24, 2)),
+            ("overlap N=2", *pool(2, 2, 7, 9, 3, 2, 1)),
+            ("non-square-kernel N=1", *pool(1, 2, 8, 7, (3, 2), (1, 2), (1, 1))),
+            ("stride3 N=2", *pool(2, 1, 10, 10, 2, 3, 1)),
+            ("ties N=2", *pool(2, 2, 8, 8, 2, 2, 0, case="ties")),
+            ("negative N=2", *pool(2, 3, 6, 6, 2, 2, 0, case="negative")),
+            ("stride-default N=3", *pool(3, 2, 9, 9, 3)),
+        ],
+        "relu": [
+            ("[4, 7] N=4", {"input": draw.normal(4, 7)}, {}),
+            ("[2, 3, 5, 5] N=2", {"input": draw.normal(2, 3, 5, 5)}, {}),
+            ("zeros N=3", {"input": draw.variant("zeros", 3, 8)}, {}),
+            ("negative N=2", {"input": draw.variant("negative", 2, 6)}, {}),
+        ],
+        "linear": [
+            ("[4, 7]->3 N=4", *linear((4, 7), 3)),
+            ("[3, 2880]->500 N=3", *linear((3, 2880), 500)),
+            ("[2, 3, 5]->4 N=2", *linear((2, 3, 5), 4)),
+            ("no-bias [5, 6]->2 N=5", *linear((5, 6), 2, bias=False)),
+            ("square [4, 6]->6 N=4", *linear((4, 6), 6)),
+            ("1-D [6]->3", *linear((6,), 3)),
+        ],
+        "flatten": [
+            ("[2, 3, 4, 5] dims 1..-1 N=2", {"input": draw.normal(2, 3, 4, 5)}, {"start_dim": 1, "end_dim": -1}),
+            ("[2, 3, 4, 5] dims 0..2 N=2", {"input": draw.normal(2, 3, 4, 5)}, {"start_dim": 0, "end_dim": 2}),
+            ("[2, 3, 4] dims 2..2 N=2", {"input": draw.normal(2, 3, 4)}, {"start_dim": 2, "end_dim": 2}),
+            ("[2, 3, 4, 5] dims -3..-2 N=2", {"input": draw.normal(2, 3, 4, 5)}, {"start_dim": -3, "end_dim": -2}),
+        ],
+        "log_softmax": [
+            ("[4, 10] dim 1 N=4", {"input": draw.normal(4, 10)}, {"dim": 1}),
+            ("[2, 3, 4] dim 0 N=2", {"input": draw.normal(2, 3, 4)}, {"dim": 0}),
+            ("large values [3, 5] dim -1 N=3", {"input": draw.normal(3, 5) * 1000}, {"dim": -1}),
+        ],
+        "nll_loss": [
+            ("mean N=4", *nll(4, 10, "mean")),
+            ("sum N=4", *nll(4, 10, "sum")),
+            ("none N=5", *nll(5, 3, "none")),
+            ("mean N=1", *nll(1, 7, "mean")),
+        ],
+        "batch_norm": [
+            ("training [4, 3, 5, 5] N=4", *batch_norm((4, 3, 5, 5), True)),
+            ("eval [4, 3, 5, 5] N=4", *batch_norm((4, 3, 5, 5), False)),
+            ("training no affine [8, 4] N=8", *batch_norm((8, 4), True, affine=False, momentum=0.3)),
+            ("training no running stats [3, 2, 4] N=3", *batch_norm((3, 2, 4), True, stats=False, eps=1e-3)),
+        ],
+    }
+
+
+# The layers of SimpleConvNet each op serves, where it is timed.
+MNIST_LAYERS = {"conv2d": ("conv",), "max_pool2d": ("pool",), "flatten": ("reshape",), "linear": ("fc1", "fc2"),
+                "relu": ("relu",), "log_softmax": ("output",), "nll_loss": ("loss",)}
+
+
+def _simple_net_inputs(op: str, layer: str, stuff: Material, draw: Draw, n: int) -> tuple[dict, dict]:
+    """The input SimpleConvNet's ``layer`` gets (native's, from MNIST images, or random without MNIST), its
+    weights or the labels, and the op's options there."""
+    if stuff.mnist is not None:
+        x, labels = stuff.mnist[layer].clone(), stuff.mnist["labels"].clone()
+    else:
+        x = draw.normal(n, *(LAYERS[layer][1] if layer in LAYERS else (10,)))
+        x = x.log_softmax(1) if layer == "loss" else x
+        labels = torch.randint(0, 10, (n,), generator=draw.generator)
+    inputs = {"input": x}
+    if layer in LAYERS and LAYERS[layer][3]:
+        inputs["weight"], inputs["bias"] = (t.clone() for t in stuff.weights[LAYERS[layer][3]])
+    if op == "nll_loss":
+        inputs["target"] = labels
+    options = {**DEFAULTS[op], **(LAYERS[layer][2] if layer in LAYERS else {}), **({"dim": 1} if op == "log_softmax"
+                                                                                 else {})}
+    return inputs, options
+
+
+def functional_calls(function: Function, settings: Settings, stuff: Material) -> list[Call]:
+    """The calls for one op of the functional form (see the module doc)."""
+    draw = Draw(settings.seed)
+    op, defaults = function.op, DEFAULTS[function.op]
+    plain = []
+    for label, inputs, options in _functional_table(draw)[op]:
+        updates = ("running_mean", "running_var") if op == "batch_norm" and options["training"] and \
+            inputs["running_mean"] is not None else ()
+        plain.append(_native_style(Call(label, "table", op, inputs, options, updates=updates), defaults))
+    first = plain[0]
+    double = {k: v.double() if v is not None and v.is_floating_point() else v for k, v in first.inputs.items()}
+    plain += [replace(first, label=f"float64 {first.label}", case="float64", inputs=double), _repeat(first),
+              *_on_cuda([first])]
+    calls = plain + [_with_grad(c, draw) for c in plain if c.case != "repeat" and OPS[op].differentiable]
+    source = "random" if stuff.mnist is None else "mnist"
+    for layer in MNIST_LAYERS.get(op, ()):
+        inputs, options = _simple_net_inputs(op, layer, stuff, draw, settings.large)
+        base = _native_style(Call(f"{source} {layer} N={settings.large}", source, op, inputs, options, layer=layer),
+                             defaults)
+        calls += [base] if source == "mnist" else []
+        calls.append(_with_grad(base, draw, f"speed {base.label}", case="speed", repeat=settings.speed_repeats,
+                                timed=True))
+    return calls

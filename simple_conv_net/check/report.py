@@ -1,0 +1,140 @@
+"""The checker's outputs, all rendered from one report (a JSON-ready dict):
+
+- the report itself (``--json``): {"target", "form", "functions": {NAME: {"status", "checks": [{"name",
+  "passed", "detail"}], "diagnoses", "seconds", ...}}, "score", "max_score", ...}. The keys named in
+  the README are stable; more may be added (notes, signature, output, rubric, epoch, settings);
+- a score card for the terminal;
+- a Markdown report for the student (``--feedback``);
+- Gradescope's autograder ``results.json`` (``--gradescope``): the score, and a test per rubric item.
+
+Being pure functions of the dict, they can be written again from a stored report (a batch
+rerun with another rubric rescoring what was graded, see :mod:`.batch`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from .analysis import FunctionResult
+from .rubric import Rubric, score
+
+FAILING_SHOWN = 4
+
+
+def function_entry(result: FunctionResult) -> dict:
+    entry = asdict(result)
+    entry.pop("name")
+    entry["seconds"] = round(entry["seconds"], 3)
+    return entry
+
+
+def rescore(report: dict, rubric: Rubric) -> dict:
+    """The report with its score (and rubric items) from ``rubric``."""
+    scored = score(rubric, report["functions"])
+    return dict(report, score=scored["score"], max_score=scored["max_score"], rubric=scored)
+
+
+def passed(report: dict) -> bool:
+    """Every function present passed (the functional form's missing ones do not count against it)."""
+    allowed = {"pass", "missing"} if report["form"] == "functional" else {"pass"}
+    return all(entry["status"] in allowed for entry in report["functions"].values())
+
+
+def _count(entry: dict) -> str:
+    return f"{sum(c['passed'] for c in entry['checks'])}/{len(entry['checks'])}"
+
+
+def epoch_answer(report: dict) -> str:
+    """The homework's task 3 question, answered: seconds per epoch, as estimated."""
+    parts = [f"{kind} about {e['seconds']:.3g} s (native {e['native']:.3g} s, {e['seconds'] / e['native']:.3g}x)"
+             for kind, e in report.get("epoch", {}).items()]
+    return "; ".join(parts) if parts else "not estimated (the layer functions were not all timed)"
+
+
+def card(report: dict) -> str:
+    """The terminal's score card."""
+    lines = [f"simple_conv_net.check: {report['target']} ({report['form']} form), {report['seconds']:.0f} s", ""]
+    lines.append(f"{'function':<20}{'status':<10}{'checks':>8}{'seconds':>9}")
+    for name, entry in report["functions"].items():
+        lines.append(f"{name:<20}{entry['status']:<10}{_count(entry):>8}{entry['seconds']:>9.1f}")
+    for name, entry in report["functions"].items():
+        if entry["status"] in ("pass", "missing") and not entry["notes"]:
+            continue
+        lines.append("")
+        lines.append(f"{name}: {entry['status']}" + (f"   {entry['signature']}" if entry.get("signature") else ""))
+        failing = [c for c in entry["checks"] if not c["passed"]]
+        for check in failing[:FAILING_SHOWN]:
+            lines.append(f"  x {check['name']}: {check['detail']}")
+        if len(failing) > FAILING_SHOWN:
+            lines.append(f"  x ... and {len(failing) - FAILING_SHOWN} more failing checks")
+        lines += [f"  ! {text}" for text in entry["diagnoses"]]
+        lines += [f"  - {text}" for text in entry["notes"]]
+    lines += ["", f"time per epoch (task 3): {epoch_answer(report)}"]
+    lines += [f"note: {text}" for text in report.get("notes", [])]
+    rubric = report["rubric"]
+    lines += ["", f"rubric {rubric['rubric']}:"]
+    lines += [f"  {item['name']:<40}{item['score']:>7.2f} / {item['points']:g}" for item in rubric["items"]]
+    capped = " (capped)" if sum(i["score"] for i in rubric["items"]) > rubric["max_score"] else ""
+    lines.append(f"score {report['score']:g} / {report['max_score']:g}{capped}")
+    return "\n".join(lines)
+
+
+def _fence(text: str) -> str:
+    return "```\n" + text.replace("```", "'''").rstrip() + "\n```"
+
+
+def feedback(report: dict) -> str:
+    """Markdown written for the student."""
+    rubric = report["rubric"]
+    lines = [f"# Feedback on {report['target']}", "",
+             f"**Score: {report['score']:g} / {report['max_score']:g}** (rubric `{rubric['rubric']}`)", "",
+             "| item | score | points | how |", "|---|---:|---:|---|"]
+    lines += [f"| {item['name']} | {item['score']:g} | {item['points']:g} | {item['detail']} |" for item in
+              rubric["items"]]
+    lines += ["", "Every function is run on the homework's shapes and compared with native PyTorch computed in "
+                  "float64 on the same inputs (a float32 result passes within a relative error of 1e-5; the "
+                  "handout's diff_mse is shown beside it).", ""]
+    lines += [f"Time per epoch (task 3): {epoch_answer(report)}.", ""]
+    passing = [name for name, entry in report["functions"].items() if entry["status"] == "pass" and not entry["notes"]]
+    if passing:
+        lines += [f"Every check passes for {', '.join(f'`{name}`' for name in passing)}.", ""]
+    for name, entry in report["functions"].items():
+        if name in passing:
+            continue
+        lines.append(f"## `{name}`: {entry['status']}")
+        if entry.get("signature"):
+            lines.append(f"Signature: `{name}{entry['signature']}`")
+        lines.append("")
+        if entry["diagnoses"]:
+            lines.append("What is wrong, and why we think so:")
+            lines += [f"- {text}" for text in entry["diagnoses"]]
+            lines.append("")
+        failing = [c for c in entry["checks"] if not c["passed"]]
+        if failing:
+            lines.append(f"Failing checks ({len(failing)} of {len(entry['checks'])}):")
+            lines += [f"- **{c['name']}**: {c['detail']}" for c in failing]
+            lines.append("")
+        lines += [f"> {text}" for text in entry["notes"]] + ([""] if entry["notes"] else [])
+        if entry.get("output", "").strip():
+            lines += ["What it printed:", _fence(entry["output"]), ""]
+    lines += [f"Note: {text}" for text in report.get("notes", [])]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def gradescope(report: dict) -> dict:
+    """Gradescope's autograder results.json: the (capped) score, and a test per rubric item."""
+    tests = []
+    for item in report["rubric"]["items"]:
+        lines = [item["detail"]]
+        for name in item["functions"]:
+            lines += [f"{name}: {text}" for text in report["functions"].get(name, {}).get("diagnoses", [])]
+        tests.append({"name": item["name"], "score": item["score"], "max_score": item["points"],
+                      "status": "passed" if item["score"] >= item["points"] else "failed",
+                      "output": "\n".join(lines)})
+    return {"score": report["score"], "execution_time": round(report["seconds"]),
+            "output": f"Time per epoch (task 3): {epoch_answer(report)}", "tests": tests}
+
+
+def dumps(document: dict) -> str:
+    return json.dumps(document, indent=2) + "\n"

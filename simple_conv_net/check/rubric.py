@@ -1,0 +1,143 @@
+"""Rubrics: which checks earn which points, read from a JSON file an instructor can copy and edit.
+
+A rubric file (``rubrics/homework.json`` is the built-in ``--rubric homework``)::
+
+    {"name": ..., "title": ..., "max_score": 100,
+     "items": [{"name": "Task 2a: conv2d_vector", "points": 60, "credit": "partial",
+                "functions": ["conv2d_vector"], "checks": ["values", "shape", ...]}, ...]}
+
+An item's points are shared equally by its functions. ``checks`` names the kinds of check that
+count (the first word of a check's name: the kinds of :mod:`.analysis`, and ``train``/``timing``
+of the ``training`` entry): a list counts every such check the same; an object {kind: weight}
+gives each kind a weight, shared by its checks. With credit ``"partial"`` a function earns its
+share times the (weighted) fraction of those checks that pass; with ``"all"`` the whole share
+only if every one of them passes. A function that is missing, or has none of those checks,
+earns nothing. The total is capped at ``max_score`` (so items may add up to more: bonus points).
+
+Without --rubric, the handout form is graded with ``homework`` and the functional form with
+``functions``: a point for each function defined and one for training (when it ran), every check
+but speed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+RUBRICS = Path(__file__).with_name("rubrics")
+CREDITS = ("partial", "all")
+ALL_KINDS = ["type", "shape", "dtype", "device", "values", "arguments", "repeatable", "graph", "gradient"]
+
+
+class RubricError(ValueError):
+    """A rubric file that cannot be used, with what is wrong in it."""
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str
+    points: float
+    functions: tuple
+    checks: dict              # kind -> weight (None: every check of every kind alike)
+    credit: str = "partial"
+
+
+@dataclass(frozen=True)
+class Rubric:
+    name: str
+    title: str
+    max_score: float
+    items: tuple
+
+    @property
+    def total_points(self) -> float:
+        return sum(item.points for item in self.items)
+
+
+def _require(condition: bool, where: str, message: str) -> None:
+    if not condition:
+        raise RubricError(f"rubric {where}: {message}")
+
+
+def parse(document: dict, where: str) -> Rubric:
+    _require(isinstance(document, dict), where, "expected a JSON object")
+    items = document.get("items")
+    _require(isinstance(items, list) and items, where, "expected a non-empty list 'items'")
+    parsed = []
+    for number, item in enumerate(items, 1):
+        at = f"{where}, item {number}"
+        _require(isinstance(item, dict), at, "expected an object")
+        _require(isinstance(item.get("name"), str), at, "expected a string 'name'")
+        points = item.get("points")
+        _require(isinstance(points, (int, float)) and not isinstance(points, bool) and points >= 0, at,
+                 f"expected 'points' >= 0, got {points!r}")
+        functions, checks = item.get("functions"), item.get("checks")
+        _require(isinstance(functions, list) and functions and all(isinstance(v, str) for v in functions), at,
+                 f"expected 'functions' to be a non-empty list of names, got {functions!r}")
+        weighted = isinstance(checks, dict) and all(isinstance(w, (int, float)) and w > 0 for w in checks.values())
+        _require(checks and (weighted or isinstance(checks, list) and all(isinstance(v, str) for v in checks)), at,
+                 f"expected 'checks' to be a list of kinds or an object of kind: weight > 0, got {checks!r}")
+        credit = item.get("credit", "partial")
+        _require(credit in CREDITS, at, f"expected 'credit' to be one of {CREDITS}, got {credit!r}")
+        kinds = dict(checks) if weighted else dict.fromkeys(checks)
+        parsed.append(Item(item["name"], float(points), tuple(functions), kinds, credit))
+    max_score = document.get("max_score", sum(item.points for item in parsed))
+    _require(isinstance(max_score, (int, float)) and max_score > 0, where, f"expected 'max_score' > 0, got {max_score!r}")
+    return Rubric(document.get("name", where), document.get("title", ""), float(max_score), tuple(parsed))
+
+
+def load(name_or_path: str) -> Rubric:
+    """A built-in rubric by name (``homework``) or a rubric file."""
+    path = RUBRICS / f"{name_or_path}.json" if (RUBRICS / f"{name_or_path}.json").is_file() else Path(name_or_path)
+    if not path.is_file():
+        built_in = ", ".join(sorted(p.stem for p in RUBRICS.glob("*.json")))
+        raise RubricError(f"rubric {name_or_path!r}: neither a built-in one ({built_in}) nor a file")
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise RubricError(f"rubric {path}: cannot be read as JSON ({error})") from None
+    return parse(document, str(path))
+
+
+def functions_rubric(names, training: bool = True) -> Rubric:
+    """The default for the functional form: one point for each function, and one for training (if it ran)."""
+    items = [Item(name, 1.0, (name,), dict.fromkeys(ALL_KINDS)) for name in names]
+    if training:
+        items.append(Item("training", 1.0, ("training",), dict.fromkeys(("train", "timing"))))
+    return Rubric("functions", "one point for each function and for training", float(len(items)), tuple(items))
+
+
+def _fraction(function: dict | None, kinds: dict, credit: str) -> tuple[float, str]:
+    """(the share of one function earned, why), from its report entry (status, checks)."""
+    if function is None:
+        return 0.0, "not checked"
+    if function["status"] == "missing":
+        return 0.0, "missing"
+    chosen = {kind: [c["passed"] for c in function["checks"] if c["name"].split(" ")[0] == kind] for kind in kinds}
+    chosen = {kind: results for kind, results in chosen.items() if results}
+    if not chosen:
+        return 0.0, f"{function['status']}: none of its checks count here"
+    passed, count = sum(sum(r) for r in chosen.values()), sum(len(r) for r in chosen.values())
+    if credit == "all":
+        fraction = float(passed == count)
+    elif None in kinds.values():
+        fraction = passed / count
+    else:
+        fraction = sum(kinds[k] * sum(r) / len(r) for k, r in chosen.items()) / sum(kinds[k] for k in chosen)
+    return fraction, f"{passed}/{count} checks pass ({function['status']})"
+
+
+def score(rubric: Rubric, functions: dict) -> dict:
+    """{"items": [{"name", "points", "score", "detail", "functions"}], "score", "max_score", "total_points"} from the
+    report's functions (name -> {"status", "checks": [{"name", "passed", ...}]})."""
+    items = []
+    for item in rubric.items:
+        shares = [(name, *_fraction(functions.get(name), item.checks, item.credit)) for name in item.functions]
+        earned = item.points * sum(fraction for _, fraction, _ in shares) / len(shares)
+        detail = "; ".join(f"{name}: {why}" for name, _, why in shares)
+        items.append({"name": item.name, "points": item.points, "score": round(earned, 2), "detail": detail,
+                      "functions": list(item.functions)})
+    total = sum(item["score"] for item in items)
+    return {"rubric": rubric.name, "items": items, "score": round(min(total, rubric.max_score), 2),
+            "max_score": rubric.max_score, "total_points": rubric.total_points}
