@@ -74,9 +74,34 @@ def _entry(index: int, shape: tuple, candidate: torch.Tensor, truth: torch.Tenso
     return position, candidate[index].item(), truth[index].item()
 
 
+def _flat64(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().reshape(-1).to(device="cpu", dtype=torch.float64)
+
+
+def _errors(t: torch.Tensor, c: torch.Tensor):
+    """|c - t| entry by entry (flat float64), the scale max |t| over finite t, and the mask of the
+    non-finite truth entries the candidate does not reproduce (None when every entry is finite).
+
+    Where the truth is finite, |c - t| is already inf or NaN for a non-finite candidate; where it is
+    not, the entry is left out of the measure (0) and must match exactly instead.
+    """
+    diff = (c - t).abs_()
+    if bool(torch.isfinite(diff).all()):                      # the common case: one pass more, no masks
+        return diff, t.abs().max().item(), None
+    special = ~torch.isfinite(t)
+    unmatched = special & (c != t) & ~(c.isnan() & t.isnan())
+    diff.masked_fill_(special, 0.0)
+    scale = t.abs().masked_fill_(special, 0.0).max().item()
+    return diff, scale, unmatched
+
+
 def relative_error(truth: torch.Tensor, candidate: torch.Tensor) -> float:
     """max_rel of ``candidate`` against ``truth`` (same shape), non-finite entries that agree left out."""
-    return compare(truth, candidate).max_rel
+    if truth.numel() == 0:
+        return 0.0
+    diff, scale, _ = _errors(_flat64(truth), _flat64(candidate))
+    max_abs = diff.max().item()                               # NaN if any entry is NaN
+    return max_abs / scale if scale > 0 else max_abs
 
 
 def compare(truth: torch.Tensor, candidate: torch.Tensor, native: torch.Tensor | None = None,
@@ -92,33 +117,30 @@ def compare(truth: torch.Tensor, candidate: torch.Tensor, native: torch.Tensor |
         return Comparison(tuple(candidate.shape), float("nan"), float("nan"), float("nan"), tolerance(dtype),
                           problem=f"shape {tuple(candidate.shape)}, expected {tuple(truth.shape)}")
     shape = tuple(truth.shape)
-    t = truth.detach().reshape(-1).double().cpu()
-    c = candidate.detach().reshape(-1).double().cpu()
     native_rel = None if native is None else relative_error(truth, native)
     limit = tolerance(dtype, native_rel)
-    if t.numel() == 0:
+    if truth.numel() == 0:
         return Comparison(shape, 0.0, 0.0, 0.0, limit, native_rel, beyond=torch.zeros(shape, dtype=torch.bool))
 
-    finite = torch.isfinite(t)
-    same_special = (~finite) & ((c == t) | (c.isnan() & t.isnan()))
-    unmatched = (~finite) & ~same_special
-    diff = torch.where(finite, c - t, torch.zeros((), dtype=t.dtype)).abs()
-    diff = torch.where(finite & ~torch.isfinite(c), torch.full((), float("inf"), dtype=t.dtype), diff)
-    diff = torch.where(finite & c.isnan(), torch.full((), float("nan"), dtype=t.dtype), diff)
-
+    t, c = _flat64(truth), _flat64(candidate)
+    diff, scale, unmatched = _errors(t, c)
     problem = None
-    if unmatched.any():
-        index = int(unmatched.nonzero()[0])
+    if unmatched is not None and bool(unmatched.any()):
+        index = int(unmatched.byte().argmax())                # the first unmatched entry
         problem = (f"{int(unmatched.sum())} non-finite entries differ, first at {_entry(index, shape, c, t)[0]}: "
                    f"{c[index].item()} where the truth is {t[index].item()}")
-    scale = t[finite].abs().max().item() if finite.any() else 0.0
     nan_diff = diff.isnan()
-    max_abs = float("nan") if nan_diff.any() else diff.max().item()
+    has_nan = bool(nan_diff.any())
+    max_abs = float("nan") if has_nan else diff.max().item()
     max_rel = max_abs / scale if scale > 0 else max_abs
-    diff_mse = (diff ** 2).mean().item()
+    diff_mse = diff.square().mean().item()
 
-    worst_index = int(nan_diff.nonzero()[0]) if nan_diff.any() else int(diff.argmax())
-    beyond = nan_diff | (diff > limit * (scale if scale > 0 else 1.0)) | unmatched
-    first = _entry(int(beyond.nonzero()[0]), shape, c, t) if beyond.any() else None
+    worst_index = int(nan_diff.byte().argmax()) if has_nan else int(diff.argmax())
+    beyond = diff > limit * (scale if scale > 0 else 1.0)
+    if has_nan:
+        beyond |= nan_diff
+    if problem is not None:
+        beyond |= unmatched
+    first = _entry(int(beyond.byte().argmax()), shape, c, t) if bool(beyond.any()) else None
     return Comparison(shape, diff_mse, max_abs, max_rel, limit, native_rel, problem,
                       _entry(worst_index, shape, c, t), first, beyond.reshape(shape))
