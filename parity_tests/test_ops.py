@@ -18,6 +18,10 @@ CONV_CASES = {
     "kernel-equals-padded-input": (2, 2, 5, 4, 3, 7, 6, 1, 1),
     "pad2": (1, 1, 5, 5, 2, 3, 3, 1, 2),
     "1x1-kernel": (3, 4, 5, 6, 2, 1, 1, 1, 0),
+    # scalar conv2d's fast path (stride 1, no padding, rows of five taps): LeNet's second conv, and channel
+    # counts that leave its blocks of four channels part empty
+    "lenet-conv2": (2, 20, 12, 12, 50, 5, 5, 1, 0),
+    "rows-odd-channels": (3, 6, 7, 10, 7, 3, 5, 1, 0),
 }
 
 # (N, C, H, W, kernel_size, stride, padding, integer-valued input: ties)
@@ -47,6 +51,16 @@ def test_conv2d(impl, dtype, device, case, bias):
     conv2d = get_ops(impl).conv2d
     assert_same_gradients(lambda x, w, b: conv2d(x, w, b, stride, padding),
                           lambda x, w, b: F.conv2d(x, w, b, stride, padding), [x, weight, b], device=device)
+
+
+@pytest.mark.parametrize("where", ["input", "weight"])
+def test_conv2d_non_finite_values_without_padding(impl, where):
+    """Without padding every impl multiplies what native PyTorch multiplies, infinite values included: scalar
+    conv2d's fast path, which multiplies zeros by inputs and weights outside the true sums, is not taken then."""
+    x, weight = random(2, 3, 9, 8, dtype=torch.float64, seed=1), random(4, 3, 3, 5, dtype=torch.float64, seed=2)
+    (x if where == "input" else weight)[0, 1, 2, 3] = float("inf")
+    conv2d = get_ops(impl).conv2d
+    assert_same_gradients(conv2d, F.conv2d, [x, weight, random(4, dtype=torch.float64, seed=3)])
 
 
 @pytest.mark.parametrize("wanted", [(False, True, False), (True, False, False), (False, False, True)],
