@@ -18,9 +18,9 @@ CONV_CASES = {
     "kernel-equals-padded-input": (2, 2, 5, 4, 3, 7, 6, 1, 1),
     "pad2": (1, 1, 5, 5, 2, 3, 3, 1, 2),
     "1x1-kernel": (3, 4, 5, 6, 2, 1, 1, 1, 0),
-    # scalar conv2d's fast path (stride 1, no padding, rows of five taps): LeNet's second conv, and channel
-    # counts that leave its blocks of four channels part empty
-    "lenet-conv2": (2, 20, 12, 12, 50, 5, 5, 1, 0),
+    # scalar conv2d's fast path (stride 1, no padding, rows of five taps): LeNet's second conv (9 images: three
+    # of vector conv2d's blocks of images), and channel counts that leave the scalar blocks of four part empty
+    "lenet-conv2": (9, 20, 12, 12, 50, 5, 5, 1, 0),
     "rows-odd-channels": (3, 6, 7, 10, 7, 3, 5, 1, 0),
 }
 
@@ -34,6 +34,7 @@ POOL_CASES = {
     "ties": (2, 2, 8, 8, 2, 2, 0, True),
     "ties-overlap-padding": (2, 2, 7, 6, 3, 1, 1, True),
     "all-equal": (1, 1, 6, 6, 3, 2, 1, "constant"),
+    "blocks-of-images": (12, 20, 24, 24, 2, None, 0, True),   # vector max_pool2d takes 11 such images a block
 }
 
 
