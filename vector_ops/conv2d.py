@@ -62,17 +62,17 @@ def col2im(columns, g: Window):
     return image[:, :, g.p_h:g.p_h + g.h, g.p_w:g.p_w + g.w]
 
 
-def image_blocks(n: int, per_image: int):
-    """slice(first, last + 1) of consecutive blocks of the n images, each holding at most BLOCK_ENTRIES
+def image_blocks(n: int, per_image: int, entries: int = BLOCK_ENTRIES):
+    """slice(first, last + 1) of consecutive blocks of the n images, each holding at most ``entries``
     entries of ``per_image`` entries each (at least one image per block)."""
-    size = max(1, BLOCK_ENTRIES // max(per_image, 1))
+    size = max(1, entries // max(per_image, 1))
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
 
-def column_blocks(g: Window):
-    """(slice of the images, the Window of that block) for blocks whose columns fit BLOCK_ENTRIES."""
+def column_blocks(g: Window, entries: int = BLOCK_ENTRIES):
+    """(slice of the images, the Window of that block) for blocks whose columns hold at most ``entries``."""
     per_image = g.c_in * g.k_h * g.k_w * g.h_out * g.w_out
-    return [(images, g._replace(n=images.stop - images.start)) for images in image_blocks(g.n, per_image)]
+    return [(images, g._replace(n=images.stop - images.start)) for images in image_blocks(g.n, per_image, entries)]
 
 
 def conv2d_forward(x, weight, bias, g: Window):
@@ -120,7 +120,8 @@ def conv2d_backward(grad_z, x, weight, g: Window, needs):
     if needs_input:
         grad_x = delta.new_empty(g.input_shape)
         w_cols = weight.reshape(g.c_out, -1).t()             # [C_in*K_h*K_w, C_out]
-        for images, block in column_blocks(g):
+        # Blocks four times larger: col2im's K_h*K_w adds per block cost more than the cache saves below that.
+        for images, block in column_blocks(g, 4 * BLOCK_ENTRIES):
             grad_columns = torch.bmm(w_cols.expand(block.n, -1, -1), delta[images])  # [n, C_in*K_h*K_w, L]
             grad_x[images] = col2im(grad_columns, block)
     return grad_x, grad_w, grad_b
