@@ -16,6 +16,8 @@ first element inside the image), so the gradient goes where PyTorch sends it:
     all values -inf   the window's first element inside the image (never the padding).
 """
 
+import functools
+
 import torch
 
 from simple_conv_net.functions import Kernels, Window, max_pool2d_op
@@ -35,22 +37,31 @@ def max_pool2d_forward(x, g: Window):
     window offset is matched against z (:func:`matched_maximum`). Both give the window-local offset
     i*W + j of the winner; where z is NaN, :func:`last_nan` then picks the last NaN instead.
     """
+    blocks = image_blocks(g.n, g.c_in * g.h * g.w)
     if g.p_h or g.p_w:
         z, offset = matched_maximum(x, g)
+    elif len(blocks) == 1:
+        z, offset = separable_maximum(x, g)
     else:
         # A block of images at a time, so that the passes over a block find it in the L2 cache.
         z, offset = x.new_empty(g.output_shape), torch.empty(g.output_shape, dtype=torch.int64, device=x.device)
-        for images in image_blocks(g.n, g.c_in * g.h * g.w):
+        for images in blocks:
             z[images], offset[images] = separable_maximum(x[images], g._replace(n=images.stop - images.start))
     # A NaN anywhere in z makes its sum NaN (so may inf - inf: then the NaN pass runs needlessly).
     # Asking is a host round trip on a GPU, so there the NaN pass always runs.
     if x.device.type != "cpu" or z.sum().isnan():
         last_nan(windows(pad2d(x, g.p_h, g.p_w, value=float("-inf")), g), z, offset, g)
-    # Offset (i, j) of output (m, l) sits at input row m*s_h + i - p_h, column l*s_w + j - p_w:
-    # flat index base[m, l] + i*W + j with base = (m*s_h - p_h)*W + l*s_w - p_w.
-    rows = torch.arange(g.h_out, device=x.device)[:, None] * (g.s_h * g.w) - g.p_h * g.w
-    cols = torch.arange(g.w_out, device=x.device)[None, :] * g.s_w - g.p_w
-    return z, offset.add_(rows + cols)
+    return z, offset.add_(window_origins(g._replace(n=0), x.device))
+
+
+@functools.lru_cache(maxsize=64)
+def window_origins(g: Window, device) -> torch.Tensor:
+    """int64 [H_out, W_out]: offset (i, j) of output (m, l) sits at input row m*s_h + i - p_h, column
+    l*s_w + j - p_w, i.e. at flat index origin[m, l] + i*W + j with origin = (m*s_h - p_h)*W + l*s_w - p_w.
+    The same for every batch (g has n = 0), so it is made once per geometry and device."""
+    rows = torch.arange(g.h_out, device=device)[:, None] * (g.s_h * g.w) - g.p_h * g.w
+    cols = torch.arange(g.w_out, device=device)[None, :] * g.s_w - g.p_w
+    return rows + cols
 
 
 def _strided(t, dim: int, offset: int, stride: int, count: int):
