@@ -66,7 +66,7 @@ def window_origins(g: Window, device) -> torch.Tensor:
 
 def _strided(t, dim: int, offset: int, stride: int, count: int):
     """Entries offset, offset + stride, ... (count of them) of ``t`` along ``dim``, as a view."""
-    return t.narrow(dim, offset, stride * (count - 1) + 1)[(slice(None),) * dim + (slice(None, None, stride),)]
+    return t[(slice(None),) * dim + (slice(offset, offset + stride * (count - 1) + 1, stride),)]
 
 
 def separable_maximum(x, g: Window):
@@ -77,27 +77,30 @@ def separable_maximum(x, g: Window):
     offset    [N, C, H_out, W_out]  = row*W + col[n, c, m*s_h + row, l]
 
     Taking the first maximum within each row, then the first row holding the window's maximum, is the
-    first maximum in row-major window order. (NaN: see last_nan.) The choices are made by arithmetic
-    on the comparisons (which = which + better * (o - which)): masked fills and selects were several
-    times slower than that here.
+    first maximum in row-major window order. (NaN: see last_nan.)
     """
     row_max, col = _running_maximum(x, 3, g.k_w, g.s_w, g.w_out)           # [N, C, H, W_out] each
     z, row = _running_maximum(row_max, 2, g.k_h, g.s_h, g.h_out)           # [N, C, H_out, W_out] each
-    col_read = _strided(col, 2, 0, g.s_h, g.h_out)                         # col of the row each z came from
-    for i in range(1, g.k_h):
-        col_read = col_read + (row == i) * (_strided(col, 2, i, g.s_h, g.h_out) - col_read)
-    return z, row.mul_(g.w).add_(col_read)
+    rows_read = row + window_rows(g._replace(n=0), x.device)               # the input row each z came from
+    return z, torch.mul(row, g.w).add_(col.gather(2, rows_read))
+
+
+@functools.lru_cache(maxsize=64)
+def window_rows(g: Window, device) -> torch.Tensor:
+    """int64 [H_out, 1]: m*s_h, the first input row of output row m's windows."""
+    return torch.arange(g.h_out, device=device)[:, None] * g.s_h
 
 
 def _running_maximum(t, dim: int, k: int, stride: int, count: int):
     """Along ``dim``: max over offsets 0 <= o < k of t[..., p*stride + o, ...] for 0 <= p < count, and the
-    first offset o that reaches it (int64; a later offset wins only when strictly greater)."""
+    first offset o that reaches it (a later offset wins only when strictly greater). For k = 2, the
+    pools of every model here, that offset is the comparison itself (bool): two operations a level."""
     best = _strided(t, dim, 0, stride, count)
-    which = torch.zeros(best.shape, dtype=torch.int64, device=t.device) if k == 1 else None
+    which = torch.zeros(best.shape, dtype=torch.bool, device=t.device) if k == 1 else None
     for o in range(1, k):
         value = _strided(t, dim, o, stride, count)
         better = value > best
-        which = better * o if which is None else which + better * (o - which)
+        which = better if o == 1 else torch.where(better, o, which)
         best = torch.maximum(best, value)
     return (best.clone() if k == 1 else best), which
 
