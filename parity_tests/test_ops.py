@@ -1,5 +1,7 @@
 """Every op of every impl, forward and every gradient, against torch.nn.functional on a table of shapes."""
 
+import importlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,6 +9,8 @@ import torch.nn.functional as F
 from conftest import assert_same_gradients
 from simple_conv_net.backends import NATIVE, get_ops
 from simple_conv_net.functions import Kernels, conv2d_op
+
+vector_conv2d = importlib.import_module("vector_ops.conv2d")  # the module (vector_ops.conv2d is the op)
 
 # (N, C_in, H, W, C_out, K_h, K_w, stride, padding)
 CONV_CASES = {
@@ -18,9 +22,9 @@ CONV_CASES = {
     "kernel-equals-padded-input": (2, 2, 5, 4, 3, 7, 6, 1, 1),
     "pad2": (1, 1, 5, 5, 2, 3, 3, 1, 2),
     "1x1-kernel": (3, 4, 5, 6, 2, 1, 1, 1, 0),
-    # scalar conv2d's fast path (stride 1, no padding, rows of five taps): LeNet's second conv (9 images: three
-    # of vector conv2d's blocks of images), and channel counts that leave the scalar blocks of four part empty
-    "lenet-conv2": (9, 20, 12, 12, 50, 5, 5, 1, 0),
+    # scalar conv2d's fast path (stride 1, no padding, rows of five taps): LeNet's second conv, and channel
+    # counts that leave its blocks of four channels part empty
+    "lenet-conv2": (2, 20, 12, 12, 50, 5, 5, 1, 0),
     "rows-odd-channels": (3, 6, 7, 10, 7, 3, 5, 1, 0),
 }
 
@@ -34,7 +38,6 @@ POOL_CASES = {
     "ties": (2, 2, 8, 8, 2, 2, 0, True),
     "ties-overlap-padding": (2, 2, 7, 6, 3, 1, 1, True),
     "all-equal": (1, 1, 6, 6, 3, 2, 1, "constant"),
-    "blocks-of-images": (12, 20, 24, 24, 2, None, 0, True),   # vector max_pool2d takes 11 such images a block
 }
 
 
@@ -62,6 +65,21 @@ def test_conv2d_non_finite_values_without_padding(impl, where):
     (x if where == "input" else weight)[0, 1, 2, 3] = float("inf")
     conv2d = get_ops(impl).conv2d
     assert_same_gradients(conv2d, F.conv2d, [x, weight, random(4, dtype=torch.float64, seed=3)])
+
+
+@pytest.mark.parametrize("padding", [0, 1])
+def test_vector_ops_in_blocks_of_images(monkeypatch, padding):
+    """vector conv2d and max_pool2d work a block of images at a time; with blocks of two images (conv2d's
+    columns) and of six (max_pool2d's input) the batch of seven spans several, the last one short, and every
+    gradient still matches."""
+    monkeypatch.setattr(vector_conv2d, "BLOCK_ENTRIES", 400)
+    ops = get_ops("vector")
+    x, w, b = random(7, 2, 6, 5, dtype=torch.float64, seed=1), random(3, 2, 3, 2, dtype=torch.float64, seed=2), \
+        random(3, dtype=torch.float64, seed=3)
+    assert len(vector_conv2d.image_blocks(7, 2 * 3 * 2 * 4 * 4)) == 4 and len(vector_conv2d.image_blocks(7, 2 * 6 * 5)) == 2
+    assert_same_gradients(lambda x, w, b: ops.conv2d(x, w, b, 1, padding),
+                          lambda x, w, b: F.conv2d(x, w, b, 1, padding), [x, w, b])
+    assert_same_gradients(lambda x: ops.max_pool2d(x, 2, 2, padding), lambda x: F.max_pool2d(x, 2, 2, padding), [x])
 
 
 @pytest.mark.parametrize("wanted", [(False, True, False), (True, False, False), (False, False, True)],
