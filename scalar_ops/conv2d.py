@@ -31,7 +31,8 @@ faster on LeNet's 20 -> 50 channel conv:
   kernel offset (i, j) reads x[q + i*W + j] - one contiguous run over q for the whole
   plane instead of H_out runs of W_out (8 in LeNet's second conv). The W - W_out positions
   at the end of each row (l >= W_out) read across into the next row; the forward drops
-  them, the backward passes give them a zero delta;
+  them, the backward passes give them a zero delta (0 * x is 0 only for a finite x, so
+  the glue takes the backward fast paths for a finite input and finite weights only);
 * four channels per pass: each value loaded serves four filters (the weights are padded
   with zero filters to a multiple of four, so there is no left-over loop);
 * the five taps j of a kernel row are summed before the accumulator in memory is touched.
