@@ -141,6 +141,14 @@ def test_linear(impl, dtype, device, shape, out_features, bias):
     assert_same_gradients(get_ops(impl).linear, F.linear, [x, weight, b], device=device)
 
 
+def test_linear_in_tiles_of_samples(impl):
+    """Scalar linear takes samples a tile at a time (as many as 2**18 input values hold: four here, for
+    D = 2**16), so nine samples span three tiles, the last one a single left-over sample."""
+    x, w, b = random(9, 2**16, dtype=torch.float64, seed=1), random(5, 2**16, dtype=torch.float64, seed=2), \
+        random(5, dtype=torch.float64, seed=3)
+    assert_same_gradients(get_ops(impl).linear, F.linear, [x, w, b])
+
+
 @pytest.mark.parametrize("shape,start,end", [((2, 3, 4, 5), 1, -1), ((2, 3, 4, 5), 0, 2), ((2, 3, 4), 2, 2),
                                              ((2, 3, 4, 5), -3, -2)])
 def test_flatten(impl, dtype, shape, start, end):
