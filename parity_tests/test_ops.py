@@ -1,5 +1,7 @@
 """Every op of every impl, forward and every gradient, against torch.nn.functional on a table of shapes."""
 
+import importlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,6 +9,8 @@ import torch.nn.functional as F
 from conftest import assert_same_gradients
 from simple_conv_net.backends import NATIVE, get_ops
 from simple_conv_net.functions import Kernels, conv2d_op
+
+vector_conv2d = importlib.import_module("vector_ops.conv2d")  # the module (vector_ops.conv2d is the op)
 
 # (N, C_in, H, W, C_out, K_h, K_w, stride, padding)
 CONV_CASES = {
@@ -18,6 +22,10 @@ CONV_CASES = {
     "kernel-equals-padded-input": (2, 2, 5, 4, 3, 7, 6, 1, 1),
     "pad2": (1, 1, 5, 5, 2, 3, 3, 1, 2),
     "1x1-kernel": (3, 4, 5, 6, 2, 1, 1, 1, 0),
+    # scalar conv2d's fast path (stride 1, no padding, rows of five taps): LeNet's second conv, and channel
+    # counts that leave its blocks of four channels part empty
+    "lenet-conv2": (2, 20, 12, 12, 50, 5, 5, 1, 0),
+    "rows-odd-channels": (3, 6, 7, 10, 7, 3, 5, 1, 0),
 }
 
 # (N, C, H, W, kernel_size, stride, padding, integer-valued input: ties)
@@ -47,6 +55,31 @@ def test_conv2d(impl, dtype, device, case, bias):
     conv2d = get_ops(impl).conv2d
     assert_same_gradients(lambda x, w, b: conv2d(x, w, b, stride, padding),
                           lambda x, w, b: F.conv2d(x, w, b, stride, padding), [x, weight, b], device=device)
+
+
+@pytest.mark.parametrize("where", ["input", "weight"])
+def test_conv2d_non_finite_values_without_padding(impl, where):
+    """Without padding every impl multiplies what native PyTorch multiplies, infinite values included: scalar
+    conv2d's fast path, which multiplies zeros by inputs and weights outside the true sums, is not taken then."""
+    x, weight = random(2, 3, 9, 8, dtype=torch.float64, seed=1), random(4, 3, 3, 5, dtype=torch.float64, seed=2)
+    (x if where == "input" else weight)[0, 1, 2, 3] = float("inf")
+    conv2d = get_ops(impl).conv2d
+    assert_same_gradients(conv2d, F.conv2d, [x, weight, random(4, dtype=torch.float64, seed=3)])
+
+
+@pytest.mark.parametrize("padding", [0, 1])
+def test_vector_ops_in_blocks_of_images(monkeypatch, padding):
+    """vector conv2d and max_pool2d work a block of images at a time; with blocks of two images (conv2d's
+    columns) and of six (max_pool2d's input) the batch of seven spans several, the last one short, and every
+    gradient still matches."""
+    monkeypatch.setattr(vector_conv2d, "BLOCK_ENTRIES", 400)
+    ops = get_ops("vector")
+    x, w, b = random(7, 2, 6, 5, dtype=torch.float64, seed=1), random(3, 2, 3, 2, dtype=torch.float64, seed=2), \
+        random(3, dtype=torch.float64, seed=3)
+    assert len(vector_conv2d.image_blocks(7, 2 * 3 * 2 * 4 * 4)) == 4 and len(vector_conv2d.image_blocks(7, 2 * 6 * 5)) == 2
+    assert_same_gradients(lambda x, w, b: ops.conv2d(x, w, b, 1, padding),
+                          lambda x, w, b: F.conv2d(x, w, b, 1, padding), [x, w, b])
+    assert_same_gradients(lambda x: ops.max_pool2d(x, 2, 2, padding), lambda x: F.max_pool2d(x, 2, 2, padding), [x])
 
 
 @pytest.mark.parametrize("wanted", [(False, True, False), (True, False, False), (False, False, True)],
@@ -106,6 +139,14 @@ def test_linear(impl, dtype, device, shape, out_features, bias):
     weight = random(out_features, shape[-1], dtype=dtype, seed=1)
     b = random(out_features, dtype=dtype, seed=2) if bias else None
     assert_same_gradients(get_ops(impl).linear, F.linear, [x, weight, b], device=device)
+
+
+def test_linear_in_tiles_of_samples(impl):
+    """Scalar linear takes samples a tile at a time (as many as 2**18 input values hold: four here, for
+    D = 2**16), so nine samples span three tiles, the last one a single left-over sample."""
+    x, w, b = random(9, 2**16, dtype=torch.float64, seed=1), random(5, 2**16, dtype=torch.float64, seed=2), \
+        random(5, dtype=torch.float64, seed=3)
+    assert_same_gradients(get_ops(impl).linear, F.linear, [x, w, b])
 
 
 @pytest.mark.parametrize("shape,start,end", [((2, 3, 4, 5), 1, -1), ((2, 3, 4, 5), 0, 2), ((2, 3, 4), 2, 2),

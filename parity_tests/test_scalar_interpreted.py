@@ -46,6 +46,8 @@ SCRIPT = textwrap.dedent(
             lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), [x, w, b])
     compare("conv2d s(2,1) p(0,1) no bias", lambda x, w: S.conv2d(x, w, None, stride=(2, 1), padding=(0, 1)),
             lambda x, w: F.conv2d(x, w, None, stride=(2, 1), padding=(0, 1)), [x, w])
+    x5, w5 = torch.randn(1, 5, 4, 7, dtype=D), torch.randn(3, 5, 2, 5, dtype=D)   # the fast path: rows of 5 taps
+    compare("conv2d rows of 5 taps", lambda x, w, b: S.conv2d(x, w, b), lambda x, w, b: F.conv2d(x, w, b), [x5, w5, b])
     compare("max_pool2d 3/2/1", lambda x: S.max_pool2d(x, 3, 2, 1), lambda x: F.max_pool2d(x, 3, 2, 1),
             [torch.randn(2, 2, 7, 6, dtype=D)])
     compare("max_pool2d ties", lambda x: S.max_pool2d(x, 3, 2, 1), lambda x: F.max_pool2d(x, 3, 2, 1),

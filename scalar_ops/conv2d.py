@@ -21,6 +21,21 @@ four output channels co..co+3 for one (ci, i, j), so each input value loaded ser
 multiply-adds (channels left over when C_out is not a multiple of four go one at a time).
 Its innermost loop is only W_out long (24 in SimpleConvNet), so this is what amortises
 the loop's start-up and the final add-up of the vector lanes.
+
+The fast path (``*_rows`` below; the glue picks it for stride 1, no padding and kernel
+rows of five taps, as in every model here, and the literal loops for everything else)
+computes the same sums in another order, three changes that together make it 3-9 times
+faster on LeNet's 20 -> 50 channel conv:
+
+* wide rows: output (m, l) is computed at q = m*W + l, its input's row-major position, so
+  kernel offset (i, j) reads x[q + i*W + j] - one contiguous run over q for the whole
+  plane instead of H_out runs of W_out (8 in LeNet's second conv). The W - W_out positions
+  at the end of each row (l >= W_out) read across into the next row; the forward drops
+  them, the backward passes give them a zero delta (0 * x is 0 only for a finite x, so
+  the glue takes the backward fast paths for a finite input and finite weights only);
+* four channels per pass: each value loaded serves four filters (the weights are padded
+  with zero filters to a multiple of four, so there is no left-over loop);
+* the five taps j of a kernel row are summed before the accumulator in memory is touched.
 """
 
 import numpy as np
@@ -28,6 +43,10 @@ import numpy as np
 from scalar_ops._dispatch import registered
 from scalar_ops._numba import as_array, as_tensor, at, jit, prange
 from simple_conv_net.functions import Kernels, Window, conv2d_op
+
+# The fast path's shape: kernel rows of TAPS taps, channels in blocks of BLOCK (see the module doc).
+TAPS = 5
+BLOCK = 4
 
 
 @jit(parallel=False)
@@ -148,12 +167,190 @@ def conv2d_input_grad_loops(delta, w, da, s_h, s_w, p_h, p_w):
                             da[n, ci, at(m * s_h + i - p_h), at(l * s_w + j - p_w)] += delta[n, co, m, at(l)] * w[co, ci, i, j]
 
 
+# ----------------------------------------------------------------------------- the fast path
+
+
+def rows_fit(g: Window) -> bool:
+    """Whether the ``*_rows`` kernels apply: stride 1, no padding, kernel rows of TAPS taps."""
+    return (g.s_h, g.s_w, g.p_h, g.p_w, g.k_w) == (1, 1, 0, 0, TAPS)
+
+
+@jit(parallel=False)
+def all_finite(x):
+    """Whether every element of ``x`` is finite (x - x is 0 for a finite x, NaN for inf and NaN)."""
+    for v in x.reshape(-1):
+        if v - v != 0:
+            return False
+    return True
+
+
+@jit(parallel=False)
+def channel_padded(w, axis):
+    """w [C_out, C_in, K_h, K_w] with zero filters appended along ``axis`` (0: C_out, 1: C_in) up to a
+    multiple of BLOCK."""
+    c_out, c_in, k_h, k_w = w.shape
+    if axis == 0:
+        padded = np.zeros(((c_out + BLOCK - 1) // BLOCK * BLOCK, c_in, k_h, k_w), w.dtype)
+    else:
+        padded = np.zeros((c_out, (c_in + BLOCK - 1) // BLOCK * BLOCK, k_h, k_w), w.dtype)
+    padded[:c_out, :c_in] = w
+    return padded
+
+
+@jit
+def widened(delta, width, lead, length, channels):
+    """delta [N, C, H_out, W_out] on the wide rows: [N, channels, length] with delta[n, c, m, l] at
+    lead + m*width + l and zero everywhere else (the dropped positions, the channels c >= C)."""
+    n_batch, c, h_out, w_out = delta.shape
+    out = np.zeros((n_batch, channels, length), delta.dtype)
+    for t in prange(n_batch * c):
+        n = t // c
+        ch = t % c
+        for m in range(h_out):
+            for l in range(w_out):
+                out[n, ch, at(lead + m * width + l)] = delta[n, ch, m, l]
+    return out
+
+
+@jit(fastmath=True)
+def conv2d_forward_rows(a, w, b, z, s_h, s_w, p_h, p_w):
+    """Eq. 1 on the wide rows, four filters per pass, a kernel row's five taps at once (module doc).
+
+    acc[r, q] = sum_{ci, i, j} f[co+r, ci, i, j] * x[n, ci, q + i*W + j],  q = m*W + l
+    z[n, co+r, m, l] = acc[r, m*W + l] + b[co+r]   for l < W_out (the other q are dropped)
+    """
+    n_batch, c_in, h, width = a.shape
+    _, _, k_h, _ = w.shape
+    _, c_out, h_out, w_out = z.shape
+    span = (h_out - 1) * width + w_out                 # wide positions q = m*W + l up to the last output
+    x = a.reshape(n_batch, c_in, h * width)
+    f = channel_padded(w, 0)                           # [C_out rounded up to BLOCK, C_in, K_h, 5]
+    blocks = f.shape[0] // BLOCK
+    # z[n, co:co+4] is written by one thread only: prange over (n, block of four filters).
+    for t in prange(n_batch * blocks):
+        n = t // blocks
+        co = BLOCK * (t % blocks)
+        acc = np.zeros((BLOCK, span), z.dtype)
+        for ci in range(c_in):
+            for i in range(k_h):
+                row = i * width
+                f00 = f[co, ci, i, 0]; f01 = f[co, ci, i, 1]; f02 = f[co, ci, i, 2]; f03 = f[co, ci, i, 3]; f04 = f[co, ci, i, 4]
+                f10 = f[co + 1, ci, i, 0]; f11 = f[co + 1, ci, i, 1]; f12 = f[co + 1, ci, i, 2]; f13 = f[co + 1, ci, i, 3]; f14 = f[co + 1, ci, i, 4]
+                f20 = f[co + 2, ci, i, 0]; f21 = f[co + 2, ci, i, 1]; f22 = f[co + 2, ci, i, 2]; f23 = f[co + 2, ci, i, 3]; f24 = f[co + 2, ci, i, 4]
+                f30 = f[co + 3, ci, i, 0]; f31 = f[co + 3, ci, i, 1]; f32 = f[co + 3, ci, i, 2]; f33 = f[co + 3, ci, i, 3]; f34 = f[co + 3, ci, i, 4]
+                for q in range(span):
+                    x0 = x[n, ci, at(row + q)]; x1 = x[n, ci, at(row + q + 1)]; x2 = x[n, ci, at(row + q + 2)]
+                    x3 = x[n, ci, at(row + q + 3)]; x4 = x[n, ci, at(row + q + 4)]
+                    # eq. 1: z[n,co,m,l] += sum_j a[n,ci,m+i,l+j] * w[co,ci,i,j], filters co..co+3
+                    acc[0, at(q)] += f00 * x0 + f01 * x1 + f02 * x2 + f03 * x3 + f04 * x4
+                    acc[1, at(q)] += f10 * x0 + f11 * x1 + f12 * x2 + f13 * x3 + f14 * x4
+                    acc[2, at(q)] += f20 * x0 + f21 * x1 + f22 * x2 + f23 * x3 + f24 * x4
+                    acc[3, at(q)] += f30 * x0 + f31 * x1 + f32 * x2 + f33 * x3 + f34 * x4
+        for r in range(min(BLOCK, c_out - co)):
+            bias = z.dtype.type(0)
+            if b is not None:
+                bias = b[co + r]
+            for m in range(h_out):
+                for l in range(w_out):
+                    z[n, co + r, m, l] = acc[r, m * width + l] + bias       # + b[co] (eq. 1)
+
+
+@jit(fastmath=True)
+def conv2d_weight_grad_rows(delta, a, dw, s_h, s_w, p_h, p_w):
+    """dL/dw on the wide rows: twenty sums at once, four filters by a kernel row's five taps.
+
+    dL/dw[co,ci,i,j] = sum_{n, q} d[n, co, q] * x[n, ci, q + i*W + j], with d = delta on the wide
+    rows, zero at the dropped positions; so those add 0 * x, which is 0 only for a finite x: the
+    glue takes this path for a finite input only.
+    """
+    n_batch, c_in, h, width = a.shape
+    c_out, _, k_h, _ = dw.shape
+    h_out, w_out = delta.shape[2], delta.shape[3]
+    span = (h_out - 1) * width + w_out
+    x = a.reshape(n_batch, c_in, h * width)
+    blocks = (c_out + BLOCK - 1) // BLOCK
+    d = widened(delta, width, 0, span, blocks * BLOCK)  # [N, C_out rounded up to BLOCK, span]
+    sums = np.empty((blocks * BLOCK, c_in, k_h, TAPS), dw.dtype)
+    # sums[co:co+4, ci, i] is written by one thread only: prange over (block of four filters, ci, i),
+    # never over n (the sum over n runs inside the thread).
+    for t in prange(blocks * c_in * k_h):
+        co = BLOCK * (t // (c_in * k_h))
+        ci = (t // k_h) % c_in
+        i = t % k_h
+        row = i * width
+        zero = dw.dtype.type(0)
+        s00 = zero; s01 = zero; s02 = zero; s03 = zero; s04 = zero
+        s10 = zero; s11 = zero; s12 = zero; s13 = zero; s14 = zero
+        s20 = zero; s21 = zero; s22 = zero; s23 = zero; s24 = zero
+        s30 = zero; s31 = zero; s32 = zero; s33 = zero; s34 = zero
+        for n in range(n_batch):
+            for q in range(span):
+                x0 = x[n, ci, at(row + q)]; x1 = x[n, ci, at(row + q + 1)]; x2 = x[n, ci, at(row + q + 2)]
+                x3 = x[n, ci, at(row + q + 3)]; x4 = x[n, ci, at(row + q + 4)]
+                d0 = d[n, co, q]; d1 = d[n, co + 1, q]; d2 = d[n, co + 2, q]; d3 = d[n, co + 3, q]
+                # dL/dw[co,ci,i,j] += delta[n,co,m,l] * a[n,ci,m+i,l+j], filters co..co+3, taps j = 0..4
+                s00 += d0 * x0; s01 += d0 * x1; s02 += d0 * x2; s03 += d0 * x3; s04 += d0 * x4
+                s10 += d1 * x0; s11 += d1 * x1; s12 += d1 * x2; s13 += d1 * x3; s14 += d1 * x4
+                s20 += d2 * x0; s21 += d2 * x1; s22 += d2 * x2; s23 += d2 * x3; s24 += d2 * x4
+                s30 += d3 * x0; s31 += d3 * x1; s32 += d3 * x2; s33 += d3 * x3; s34 += d3 * x4
+        sums[co, ci, i, 0] = s00; sums[co, ci, i, 1] = s01; sums[co, ci, i, 2] = s02; sums[co, ci, i, 3] = s03; sums[co, ci, i, 4] = s04
+        sums[co + 1, ci, i, 0] = s10; sums[co + 1, ci, i, 1] = s11; sums[co + 1, ci, i, 2] = s12; sums[co + 1, ci, i, 3] = s13; sums[co + 1, ci, i, 4] = s14
+        sums[co + 2, ci, i, 0] = s20; sums[co + 2, ci, i, 1] = s21; sums[co + 2, ci, i, 2] = s22; sums[co + 2, ci, i, 3] = s23; sums[co + 2, ci, i, 4] = s24
+        sums[co + 3, ci, i, 0] = s30; sums[co + 3, ci, i, 1] = s31; sums[co + 3, ci, i, 2] = s32; sums[co + 3, ci, i, 3] = s33; sums[co + 3, ci, i, 4] = s34
+    dw[:] = sums[:c_out]
+
+
+@jit(fastmath=True)
+def conv2d_input_grad_rows(delta, w, da, s_h, s_w, p_h, p_w):
+    """dL/da on the wide rows: four input channels per pass, a kernel row's five taps at once.
+
+    Input position p = r*W + c gathers delta[n, co, r - i, c - j] * w[co, ci, i, j] (the index map
+    of eq. 1 read backwards). With d = delta on the wide rows, four zeros in front (c - j reaches
+    back four places) and zeros at the dropped positions, kernel row i sends d[s - j] to
+    p = i*W + s for every s; the zeros add 0 * w, which is 0 only for a finite w: the glue takes
+    this path for finite weights only.
+    """
+    n_batch, c_in, h, width = da.shape
+    c_out, _, k_h, _ = w.shape
+    h_out, w_out = delta.shape[2], delta.shape[3]
+    span = (h_out - 1) * width + w_out
+    d = widened(delta, width, TAPS - 1, span + 2 * (TAPS - 1), c_out)
+    f = channel_padded(w, 1)                           # [C_out, C_in rounded up to BLOCK, K_h, 5]
+    blocks = f.shape[1] // BLOCK
+    # da[n, ci:ci+4] is written by one thread only: prange over (n, block of four input channels).
+    for t in prange(n_batch * blocks):
+        n = t // blocks
+        ci = BLOCK * (t % blocks)
+        acc = np.zeros((BLOCK, h * width), da.dtype)
+        for co in range(c_out):
+            for i in range(k_h):
+                row = i * width
+                f00 = f[co, ci, i, 0]; f01 = f[co, ci, i, 1]; f02 = f[co, ci, i, 2]; f03 = f[co, ci, i, 3]; f04 = f[co, ci, i, 4]
+                f10 = f[co, ci + 1, i, 0]; f11 = f[co, ci + 1, i, 1]; f12 = f[co, ci + 1, i, 2]; f13 = f[co, ci + 1, i, 3]; f14 = f[co, ci + 1, i, 4]
+                f20 = f[co, ci + 2, i, 0]; f21 = f[co, ci + 2, i, 1]; f22 = f[co, ci + 2, i, 2]; f23 = f[co, ci + 2, i, 3]; f24 = f[co, ci + 2, i, 4]
+                f30 = f[co, ci + 3, i, 0]; f31 = f[co, ci + 3, i, 1]; f32 = f[co, ci + 3, i, 2]; f33 = f[co, ci + 3, i, 3]; f34 = f[co, ci + 3, i, 4]
+                for s in range(span + TAPS - 1):
+                    # d[n, co, s + 4 - j] is delta's wide position s - j
+                    e0 = d[n, co, at(s + 4)]; e1 = d[n, co, at(s + 3)]; e2 = d[n, co, at(s + 2)]
+                    e3 = d[n, co, at(s + 1)]; e4 = d[n, co, at(s)]
+                    # dL/da[n,ci,m+i,l+j] += delta[n,co,m,l] * w[co,ci,i,j], input channels ci..ci+3, taps j = 0..4
+                    acc[0, at(row + s)] += f00 * e0 + f01 * e1 + f02 * e2 + f03 * e3 + f04 * e4
+                    acc[1, at(row + s)] += f10 * e0 + f11 * e1 + f12 * e2 + f13 * e3 + f14 * e4
+                    acc[2, at(row + s)] += f20 * e0 + f21 * e1 + f22 * e2 + f23 * e3 + f24 * e4
+                    acc[3, at(row + s)] += f30 * e0 + f31 * e1 + f32 * e2 + f33 * e3 + f34 * e4
+        for r in range(min(BLOCK, c_in - ci)):
+            for p in range(h):
+                for c in range(width):
+                    da[n, ci + r, p, c] = acc[r, p * width + c]
+
+
 def conv2d_forward(x, weight, bias, g: Window):
     a = as_array("conv2d", "input", x)
     w = as_array("conv2d", "weight", weight)
     b = None if bias is None else as_array("conv2d", "bias", bias)
     z = np.empty(g.output_shape, a.dtype)
-    conv2d_forward_loops(a, w, b, z, g.s_h, g.s_w, g.p_h, g.p_w)
+    loops = conv2d_forward_rows if rows_fit(g) else conv2d_forward_loops
+    loops(a, w, b, z, g.s_h, g.s_w, g.p_h, g.p_w)
     return as_tensor(z)
 
 
@@ -180,7 +377,8 @@ def conv2d_backward(grad_z, x, weight, g: Window, needs):
     if needs_weight:
         a = as_array("conv2d", "input", x)
         dw = np.empty((g.c_out, g.c_in, g.k_h, g.k_w), delta.dtype)
-        conv2d_weight_grad_loops(delta, a, dw, g.s_h, g.s_w, g.p_h, g.p_w)
+        loops = conv2d_weight_grad_rows if rows_fit(g) and all_finite(a) else conv2d_weight_grad_loops
+        loops(delta, a, dw, g.s_h, g.s_w, g.p_h, g.p_w)
         grad_w = as_tensor(dw)
     if needs_bias:
         db = np.empty(g.c_out, delta.dtype)
@@ -189,7 +387,10 @@ def conv2d_backward(grad_z, x, weight, g: Window, needs):
     if needs_input:
         w = as_array("conv2d", "weight", weight)
         da = np.empty(g.input_shape, delta.dtype)
-        conv2d_input_grad_loops(delta, w, da, g.s_h, g.s_w, g.p_h, g.p_w)
+        # (one input channel would fill a block of four with three of zeros: the literal loops are as fast)
+        rows = rows_fit(g) and g.c_in > 1 and all_finite(w)
+        loops = conv2d_input_grad_rows if rows else conv2d_input_grad_loops
+        loops(delta, w, da, g.s_h, g.s_w, g.p_h, g.p_w)
         grad_x = as_tensor(da)
     return grad_x, grad_w, grad_b
 

@@ -244,6 +244,8 @@ def _rows(tensor: torch.Tensor, dim: int) -> tuple[torch.Tensor, Callable]:
     """
     if tensor.dim() == 0:
         return tensor.reshape(1, 1), lambda rows: rows.reshape(())
+    if tensor.dim() == 2 and dim == 1:             # rows already: no view ops, so no autograd nodes for them
+        return tensor.contiguous(), lambda rows: rows
     moved = tensor.movedim(dim, -1)
     shape = moved.shape
 
@@ -297,6 +299,8 @@ def linear_op(kernels: Kernels):
     def linear(input, weight, bias=None):
         """Fully connected layer, y = x w^T + b: input [*, D], weight [P, D], bias [P] -> output [*, P]."""
         checks.linear_args(input, weight, bias)
+        if input.dim() == 2:                        # rows already: no view ops, so no autograd nodes for them
+            return WeightedSum.apply(kernels, input, weight, bias)
         rows = input.reshape(math.prod(input.shape[:-1]), input.shape[-1])
         output = WeightedSum.apply(kernels, rows, weight, bias)
         return output.reshape(*input.shape[:-1], weight.shape[0])

@@ -19,17 +19,22 @@ def batch_norm_forward(x, running_mean, running_var, weight, bias, training, mom
     if training:
         m = x.shape[0] * x.shape[2]
         mean = x.mean(dim=(0, 2))                                     # [C]
-        var = ((x - mean[:, None]) ** 2).mean(dim=(0, 2))             # [C], biased
+        centered = x - mean[:, None]                                  # [N, C, L]
+        var = centered.square().mean(dim=(0, 2))                      # [C], biased
         if running_mean is not None:
-            running_mean.mul_(1 - momentum).add_(momentum * mean)
-            running_var.mul_(1 - momentum).add_(momentum * var * (m / (m - 1)))
+            running_mean.lerp_(mean, momentum)                        # (1 - momentum) * running + momentum * mean
+            running_var.lerp_(var * (m / (m - 1)), momentum)          #   ... with the unbiased var
     else:
         mean, var = running_mean, running_var
+        centered = x - mean[:, None]
     inv_std = torch.rsqrt(var + eps)                                  # [C]
-    x_hat = (x - mean[:, None]) * inv_std[:, None]                    # [N, C, L]
-    y = x_hat if weight is None else x_hat * weight[:, None]
-    if bias is not None:
-        y = y + bias[:, None]
+    # In place on our own temporaries (here and below): each new [N, C, L] buffer costs a pass of page
+    # faults when the allocator has handed its memory back to the system.
+    x_hat = centered.mul_(inv_std[:, None])                           # [N, C, L]
+    if weight is None:
+        y = x_hat if bias is None else x_hat + bias[:, None]
+    else:
+        y = x_hat * weight[:, None] if bias is None else torch.addcmul(bias[:, None], x_hat, weight[:, None])
     return y, x_hat, inv_std
 
 
@@ -41,20 +46,26 @@ def batch_norm_backward(grad_y, x_hat, inv_std, weight, training, needs):
         training: dL/dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))
 
     the training form because mean and var depend on every x of the channel:
-    dx_hat[i]/dx[j] = inv_std * ([i = j] - 1/M - x_hat[i] x_hat[j] / M).
+    dx_hat[i]/dx[j] = inv_std * ([i = j] - 1/M - x_hat[i] x_hat[j] / M). Since mean(g) = gamma * dL/dbeta / M
+    and mean(g * x_hat) = gamma * dL/dgamma / M, the two sums serve all three gradients:
+
+        dL/dx = gamma * inv_std * (delta - (dL/dbeta + x_hat * dL/dgamma) / M)     [N, C, L]
     """
     needs_input, needs_weight, needs_bias = needs
-    grad_x = grad_w = grad_b = None
-    if needs_weight:
-        grad_w = (grad_y * x_hat).sum(dim=(0, 2))
-    if needs_bias:
-        grad_b = grad_y.sum(dim=(0, 2))
+    scale = inv_std if weight is None else inv_std * weight           # [C]: gamma * inv_std
+    grad_x = None
+    if training and needs_input or needs_weight:
+        sum_delta_x_hat = (grad_y * x_hat).sum(dim=(0, 2))            # [C]: dL/dgamma
+    if training and needs_input or needs_bias:
+        sum_delta = grad_y.sum(dim=(0, 2))                            # [C]: dL/dbeta
     if needs_input:
-        g = grad_y if weight is None else grad_y * weight[:, None]    # [N, C, L]
         if training:
-            g = g - g.mean(dim=(0, 2), keepdim=True) - x_hat * (g * x_hat).mean(dim=(0, 2), keepdim=True)
-        grad_x = g * inv_std[:, None]
-    return grad_x, grad_w, grad_b
+            m = grad_y.shape[0] * grad_y.shape[2]
+            mean_part = torch.addcmul((sum_delta / m)[:, None], x_hat, (sum_delta_x_hat / m)[:, None])  # [N, C, L]
+            grad_x = torch.sub(grad_y, mean_part, out=mean_part).mul_(scale[:, None])
+        else:
+            grad_x = grad_y * scale[:, None]
+    return grad_x, sum_delta_x_hat if needs_weight else None, sum_delta if needs_bias else None
 
 
 batch_norm = batch_norm_op(Kernels(batch_norm_forward, batch_norm_backward))

@@ -9,7 +9,7 @@ from simple_conv_net.functions import Kernels, log_softmax_op
 def log_softmax_forward(x):
     if x.shape[1] == 0:                                      # rows of no classes: nothing to normalise
         return x.clone()
-    shifted = x - x.max(dim=1, keepdim=True).values          # [R, C]
+    shifted = x - x.amax(dim=1, keepdim=True)                # [R, C]
     return shifted - shifted.exp().sum(dim=1, keepdim=True).log()
 
 

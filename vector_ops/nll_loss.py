@@ -4,13 +4,12 @@ Together with log_softmax this is the softmax cross-entropy whose output delta i
 homework's eq. 6: dL/dz[n, k] = (softmax(z)[n, k] - onehot(t_n)[k]) / N.
 """
 
-import torch
 
 from simple_conv_net.functions import Kernels, nll_loss_op
 
 
 def nll_loss_forward(y, target, reduction):
-    picked = y[torch.arange(y.shape[0], device=y.device), target]   # [N]: y[n, t_n]
+    picked = y.gather(1, target[:, None])[:, 0]                     # [N]: y[n, t_n]
     if reduction == "none":
         return -picked
     total = picked.neg().sum()                                      # of an empty batch: 0, not -0
@@ -21,9 +20,8 @@ def nll_loss_backward(grad_loss, target, input_shape, reduction):
     """dL/dy[n, c] = -[c = t_n] * g_n, with g_n = g/N ('mean'), g ('sum') or g[n] ('none')."""
     n = input_shape[0]
     scale = grad_loss / n if reduction == "mean" else grad_loss
-    grad_y = grad_loss.new_zeros(input_shape)
-    grad_y[torch.arange(n, device=grad_y.device), target] = -scale
-    return grad_y
+    g = (-scale).reshape(-1, 1).expand(n, 1)                         # [N, 1]: -g_n
+    return grad_loss.new_zeros(input_shape).scatter_(1, target[:, None], g)
 
 
 nll_loss = nll_loss_op(Kernels(nll_loss_forward, nll_loss_backward))

@@ -1,8 +1,11 @@
-"""Max pooling as a running maximum over strided window views (seed 000 eq. 2, task 2b; seed 003 max-pool backward).
+"""Max pooling as running maxima over strided views of the input (seed 000 eq. 2, task 2b; seed 003 max-pool backward).
 
-    view      [N, C, K_h, K_w, H_out, W_out]  every window of the -inf padded input, a strided view
-    z         [N, C, H_out, W_out]            = max over the window offsets (i, j)
+    z         [N, C, H_out, W_out]            = max over the window offsets (i, j) of x[n, c, m*s_h + i, l*s_w + j]
     argmax    [N, C, H_out, W_out]            the flat index h*W + w, in the input plane, of the element z came from
+
+Without padding the maximum is taken in two passes, along the rows and then across them (a few
+elementwise maxima over half-size views: faster than native PyTorch's pooling on 2x2 windows);
+with padding, over the K_h*K_w offsets of the -inf padded input.
 
 Which element, where several could have: PyTorch's rule (its CPU and CUDA kernels walk the window
 in row-major order and take ``value > best or isnan(value)``, starting from -inf at the window's
@@ -13,10 +16,12 @@ first element inside the image), so the gradient goes where PyTorch sends it:
     all values -inf   the window's first element inside the image (never the padding).
 """
 
+import functools
+
 import torch
 
 from simple_conv_net.functions import Kernels, Window, max_pool2d_op
-from vector_ops.conv2d import pad2d, windows
+from vector_ops.conv2d import image_blocks, pad2d, windows
 
 
 def inside_image(offset: int, stride: int, padding: int, size: int, size_out: int, device) -> torch.Tensor:
@@ -26,44 +31,115 @@ def inside_image(offset: int, stride: int, padding: int, size: int, size_out: in
 
 
 def max_pool2d_forward(x, g: Window):
-    """One pass per window offset (i, j) over strided views of the input, no window tensor copied.
+    """z and the flat index h*W + w of the element it came from (PyTorch's choice, see the module doc).
 
-    z is the running maximum (torch.maximum, so a NaN in a window propagates). The argmax is then
-    found by matching: offsets are visited last to first and each match overwrites, so the first
-    offset, in window order, whose value equals z wins; an offset that reads padding matches only
-    where it is inside the image (the padding's -inf must not equal an all -inf window's maximum).
-    Where z is NaN a second pass, first to last, lets the last NaN win.
+    Without padding the window maximum is separable (:func:`separable_maximum`); with padding every
+    window offset is matched against z (:func:`matched_maximum`). Both give the window-local offset
+    i*W + j of the winner; where z is NaN, :func:`last_nan` then picks the last NaN instead.
     """
     tracing = torch.compiler.is_compiling()
-    x_pad = pad2d(x, g.p_h, g.p_w, value=float("-inf"))
-    view = windows(x_pad, g)                                  # [N, C, K_h, K_w, H_out, W_out], a view
-    offsets = [(i, j) for i in range(g.k_h) for j in range(g.k_w)]
-    planes = [view[:, :, i, j] for i, j in offsets]          # [N, C, H_out, W_out] views, one per offset
-    z = planes[0].clone() if len(planes) == 1 else torch.maximum(planes[0], planes[1])
-    for plane in planes[2:]:
-        # In place, but not in a traced graph: torch.export inlines the Function and runs its graph
-        # with grad enabled, where out= refuses an input that requires grad.
-        z = torch.maximum(z, plane, out=None if tracing else z)
-    # Offset (i, j) of output (m, l) sits at input row m*s_h + i - p_h, column l*s_w + j - p_w:
-    # flat index base[m, l] + i*W + j with base = (m*s_h - p_h)*W + l*s_w - p_w.
-    argmax = torch.zeros(z.shape, dtype=torch.int64, device=x.device)
-    rows_in = [inside_image(i, g.s_h, g.p_h, g.h, g.h_out, x.device)[:, None] for i in range(g.k_h)]  # [H_out, 1]
-    cols_in = [inside_image(j, g.s_w, g.p_w, g.w, g.w_out, x.device)[None, :] for j in range(g.k_w)]  # [1, W_out]
-    for (i, j), v in reversed(list(zip(offsets, planes))):
-        match = v == z
-        if g.p_h or g.p_w:
-            match &= rows_in[i] & cols_in[j]
-        argmax.masked_fill_(match, i * g.w + j)
+    blocks = image_blocks(g.n, g.c_in * g.h * g.w)
+    if g.p_h or g.p_w:
+        z, offset = matched_maximum(x, g, in_place=not tracing)
+    elif len(blocks) == 1:
+        z, offset = separable_maximum(x, g)
+    else:
+        # A block of images at a time, so that the passes over a block find it in the L2 cache.
+        z, offset = x.new_empty(g.output_shape), torch.empty(g.output_shape, dtype=torch.int64, device=x.device)
+        for images in blocks:
+            z[images], offset[images] = separable_maximum(x[images], g._replace(n=images.stop - images.start))
     # A NaN anywhere in z makes its sum NaN (so may inf - inf: then the NaN pass runs needlessly).
     # Asking is a host round trip on a GPU, and a branch on data that a traced graph cannot hold,
     # so on a GPU and under torch.compile or torch.export the NaN pass always runs.
     if x.device.type != "cpu" or tracing or z.sum().isnan():
-        nan = z.isnan()
-        for (i, j), v in zip(offsets, planes):
-            argmax.masked_fill_(nan & v.isnan(), i * g.w + j)
-    rows = torch.arange(g.h_out, device=x.device)[:, None] * (g.s_h * g.w) - g.p_h * g.w
-    cols = torch.arange(g.w_out, device=x.device)[None, :] * g.s_w - g.p_w
-    return z, argmax.add_(rows + cols)
+        last_nan(windows(pad2d(x, g.p_h, g.p_w, value=float("-inf")), g), z, offset, g)
+    return z, offset.add_(window_origins(g._replace(n=0), x.device))
+
+
+@functools.lru_cache(maxsize=64)
+def window_origins(g: Window, device) -> torch.Tensor:
+    """int64 [H_out, W_out]: offset (i, j) of output (m, l) sits at input row m*s_h + i - p_h, column
+    l*s_w + j - p_w, i.e. at flat index origin[m, l] + i*W + j with origin = (m*s_h - p_h)*W + l*s_w - p_w.
+    The same for every batch (g has n = 0), so it is made once per geometry and device."""
+    rows = torch.arange(g.h_out, device=device)[:, None] * (g.s_h * g.w) - g.p_h * g.w
+    cols = torch.arange(g.w_out, device=device)[None, :] * g.s_w - g.p_w
+    return rows + cols
+
+
+def _strided(t, dim: int, offset: int, stride: int, count: int):
+    """Entries offset, offset + stride, ... (count of them) of ``t`` along ``dim``, as a view."""
+    return t[(slice(None),) * dim + (slice(offset, offset + stride * (count - 1) + 1, stride),)]
+
+
+def separable_maximum(x, g: Window):
+    """The window maximum as a maximum over rows of maxima within rows (no padding: every offset is inside).
+
+    row_max   [N, C, H, W_out]      = max over j of x[n, c, r, l*s_w + j];  col the first j reaching it
+    z         [N, C, H_out, W_out]  = max over i of row_max[n, c, m*s_h + i, l];  row the first such i
+    offset    [N, C, H_out, W_out]  = row*W + col[n, c, m*s_h + row, l]
+
+    Taking the first maximum within each row, then the first row holding the window's maximum, is the
+    first maximum in row-major window order. (NaN: see last_nan.)
+    """
+    row_max, col = _running_maximum(x, 3, g.k_w, g.s_w, g.w_out)           # [N, C, H, W_out] each
+    z, row = _running_maximum(row_max, 2, g.k_h, g.s_h, g.h_out)           # [N, C, H_out, W_out] each
+    rows_read = row + window_rows(g._replace(n=0), x.device)               # the input row each z came from
+    return z, torch.mul(row, g.w).add_(col.gather(2, rows_read))
+
+
+@functools.lru_cache(maxsize=64)
+def window_rows(g: Window, device) -> torch.Tensor:
+    """int64 [H_out, 1]: m*s_h, the first input row of output row m's windows."""
+    return torch.arange(g.h_out, device=device)[:, None] * g.s_h
+
+
+def _running_maximum(t, dim: int, k: int, stride: int, count: int):
+    """Along ``dim``: max over offsets 0 <= o < k of t[..., p*stride + o, ...] for 0 <= p < count, and the
+    first offset o that reaches it (a later offset wins only when strictly greater). For k = 2, the
+    pools of every model here, that offset is the comparison itself (bool): two operations a level."""
+    best = _strided(t, dim, 0, stride, count)
+    which = torch.zeros(best.shape, dtype=torch.bool, device=t.device) if k == 1 else None
+    for o in range(1, k):
+        value = _strided(t, dim, o, stride, count)
+        better = value > best
+        which = better if o == 1 else torch.where(better, o, which)
+        best = torch.maximum(best, value)
+    return (best.clone() if k == 1 else best), which
+
+
+def matched_maximum(x, g: Window, in_place: bool = True):
+    """One pass per window offset (i, j) over strided views of the -inf padded input, no window copied.
+
+    z is the running maximum (torch.maximum, so a NaN in a window propagates). The offset is then
+    found by matching: offsets are visited last to first and each match overwrites, so the first
+    offset, in window order, whose value equals z wins; an offset that reads padding matches only
+    where it is inside the image (the padding's -inf must not equal an all -inf window's maximum).
+    The running maximum is updated in place except in a traced graph (``in_place=False``): torch.export
+    inlines the Function and runs its graph with grad enabled, where out= refuses an input that
+    requires grad.
+    """
+    view = windows(pad2d(x, g.p_h, g.p_w, value=float("-inf")), g)  # [N, C, K_h, K_w, H_out, W_out], a view
+    offsets = [(i, j) for i in range(g.k_h) for j in range(g.k_w)]
+    planes = [view[:, :, i, j] for i, j in offsets]          # [N, C, H_out, W_out] views, one per offset
+    z = planes[0].clone() if len(planes) == 1 else torch.maximum(planes[0], planes[1])
+    for plane in planes[2:]:
+        z = torch.maximum(z, plane, out=z if in_place else None)
+    offset = torch.zeros(z.shape, dtype=torch.int64, device=x.device)
+    rows_in = [inside_image(i, g.s_h, g.p_h, g.h, g.h_out, x.device)[:, None] for i in range(g.k_h)]  # [H_out, 1]
+    cols_in = [inside_image(j, g.s_w, g.p_w, g.w, g.w_out, x.device)[None, :] for j in range(g.k_w)]  # [1, W_out]
+    for (i, j), v in reversed(list(zip(offsets, planes))):
+        match = (v == z) & rows_in[i] & cols_in[j]
+        offset.masked_fill_(match, i * g.w + j)
+    return z, offset
+
+
+def last_nan(view, z, offset, g: Window) -> None:
+    """Where z is NaN, set ``offset`` (in place) to the last NaN of the window, first to last over the
+    offsets of ``view`` [N, C, K_h, K_w, H_out, W_out]."""
+    nan = z.isnan()
+    for i in range(g.k_h):
+        for j in range(g.k_w):
+            offset.masked_fill_(nan & view[:, :, i, j].isnan(), i * g.w + j)
 
 
 def max_pool2d_backward(grad_z, argmax, g: Window):

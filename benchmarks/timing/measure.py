@@ -118,11 +118,12 @@ def training_step(model, optimizer, images, labels):
     return loss
 
 
-def batch_stream(batches: data.Batches):
-    """The batches of epoch 0, 1, 2, ... one after the other, without end."""
+def batch_stream(batches: data.Batches, shape):
+    """The batches of epoch 0, 1, 2, ... one after the other, without end, their images in ``shape``."""
     epoch = 0
     while True:
-        yield from batches.epoch(epoch)
+        for images, labels in batches.epoch(epoch):
+            yield shaped(images, shape), labels
         epoch += 1
 
 
@@ -150,8 +151,8 @@ def measure_training(spec: ModelSpec, batch_size: int, impls: list[str], state: 
     ``train``: MNIST (images, labels) on ``device``. Returns {"models": {impl: (model, optimizer)},
     "stream", "steps", "warmup", "train_ms", "epoch_s", "gemm_rates"}.
     """
-    batches = data.Batches(shaped(train[0], spec.input_shape), train[1], batch_size, shuffle=True, seed=seed)
-    stream = batch_stream(batches)
+    batches = data.Batches(*train, batch_size, shuffle=True, seed=seed)
+    stream = batch_stream(batches, spec.input_shape)
     models = {impl: make_model(spec, impl, state, device) for impl in impls}
     warm = [next(stream) for _ in range(WARMUP_STEPS)]
     warmup, warm_steps = {}, []
@@ -172,7 +173,7 @@ def measure_training(spec: ModelSpec, batch_size: int, impls: list[str], state: 
     def block(round_index):
         gemm_rates.append(gemm_rate(device))
         if plan.full_epoch:
-            return list(batches.epoch(round_index + 1))
+            return [(shaped(images, spec.input_shape), labels) for images, labels in batches.epoch(round_index + 1)]
         return [next(stream) for _ in range(steps)]
 
     def train_block(impl):
@@ -232,8 +233,8 @@ def inference(spec: ModelSpec, models: dict, test, batches_per_round: int, repea
               device: torch.device) -> dict:
     """{impl: {"batch_size", "images", "images_per_second"}}: the first test batches of 1000, interleaved
     after one untimed pass (the eval-mode kernels' first call)."""
-    test_batches = data.Batches(shaped(test[0], spec.input_shape), test[1], INFERENCE_BATCH)
-    batches = [images for (images, _), _ in zip(test_batches, range(batches_per_round))]
+    test_batches = data.Batches(*test, INFERENCE_BATCH)
+    batches = [shaped(images, spec.input_shape) for (images, _), _ in zip(test_batches, range(batches_per_round))]
     images = sum(len(b) for b in batches)
 
     def infer(impl):
