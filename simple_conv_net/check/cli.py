@@ -18,7 +18,7 @@ import sys
 import torch
 from tqdm import tqdm
 
-from ..cli import positive_int
+from ..cli import non_negative_int, positive_float, positive_int
 from ..io import atomic_write_text
 from . import report
 from .grade import Options, check
@@ -26,20 +26,6 @@ from .plans import Settings
 from .rubric import RubricError, load
 from .sandbox import Limits
 from .targets import TargetError, resolve
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value:g}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    return 0 if text.strip() == "0" else positive_int(text)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
