@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from simple_conv_net import parity
 from simple_conv_net.compare import NATIVE_SLACK, TOLERANCE, compare, tolerance
@@ -52,6 +53,24 @@ def test_a_shape_mismatch_is_a_problem_not_a_crash():
     assert not result.passed and "shape (3, 2), expected (2, 3)" in result.problem
 
 
+def test_overflow_is_the_dtype_s_and_must_be_reproduced_not_excused():
+    """x = w = 1e20 in a float32 linear layer: the products overflow. The truth as float32 can hold it is
+    +-inf there, so a candidate of zeros fails (native's infinite error must not make the tolerance
+    infinite), and one that overflows as native does passes."""
+    x = torch.full((2, 3), 1e20)
+    w = torch.full((4, 3), 1e20)
+    truth = F.linear(x.double(), w.double())
+    native = F.linear(x, w)
+    assert torch.isinf(native).all() and torch.isfinite(truth).all()
+    zeros = compare(truth, torch.zeros(2, 4), native)
+    assert not zeros.passed and zeros.tolerance == TOLERANCE[torch.float32]
+    assert compare(truth, native.clone(), native).passed
+    sums = torch.tensor([3e38, 3e38, -3e38])                   # finite truth 3e38, a float32 sum that overflows
+    in_order = (sums[0] + sums[1]) + sums[2]
+    assert compare(sums.double().sum().reshape(1), in_order.reshape(1), in_order.reshape(1)).passed
+    assert not compare(sums.double().sum().reshape(1), torch.tensor([0.0]), in_order.reshape(1)).passed
+
+
 def test_float32_tolerance_widens_with_native_error_only():
     assert tolerance(torch.float32) == 1e-5
     assert tolerance(torch.float32, native_rel=1e-7) == 1e-5
@@ -81,6 +100,7 @@ def test_parity_at_batch_2000_passes_correct_code_and_fails_a_sign_flip(impl, mo
     """Before the float64 truth, batch 2000 (one thread) failed vector's conv weight gradient at 1.3e-5
     against native float32, whose own error there is 1.3e-5. Now it passes, and a flipped sign in one
     backward still fails."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     x, target = parity.make_batch("mnist", 2000, torch.float32, seed=0)
     rows = parity.parity_rows(impl, x, target)
@@ -96,4 +116,5 @@ def test_parity_at_batch_2000_passes_correct_code_and_fails_a_sign_flip(impl, mo
 
     monkeypatch.setattr(vector_ops, "conv2d", conv2d_op(Kernels(conv2d_forward, flipped)))
     rows = parity.parity_rows("vector", x, target)
+    torch.set_num_threads(threads)
     assert {row.name for row in rows if not row.passed} == {"conv_layer.weight"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import math
 import os
 import socket
 import threading
@@ -235,7 +236,7 @@ def test_truncated_file(tmp_path):
     directory = break_file(tmp_path, name, gzip.compress(raw_of(name)[:-5]))
     expected = len(raw_of(name))
     with pytest.raises(MNISTFormatError, match=rf"{name}: truncated.*needs {expected} bytes, found {expected - 5}"):
-        load_mnist("test", directory)
+        load_mnist("test", directory, check_md5=False)
 
 
 def test_trailing_bytes(tmp_path):
@@ -257,14 +258,14 @@ def test_wrong_magic(tmp_path):
     directory = break_file(tmp_path, name, gzip.compress(b"\x12\x34\x56\x78" + raw_of(name)[4:]))
     with pytest.raises(MNISTFormatError, match=rf"{name}: wrong magic number, expected 2051 \(images\), "
                                                rf"got 305419896 \(0x12345678\)"):
-        load_mnist("train", directory)
+        load_mnist("train", directory, check_md5=False)
 
 
 def test_labels_where_images_belong(tmp_path):
     name = "t10k-images-idx3-ubyte.gz"
     directory = break_file(tmp_path, name, fake_files()["t10k-labels-idx1-ubyte.gz"])
     with pytest.raises(MNISTFormatError, match=rf"{name}: wrong magic number, expected 2051 \(images\), got 2049"):
-        load_mnist("test", directory)
+        load_mnist("test", directory, check_md5=False)
 
 
 @pytest.mark.parametrize("content", [b"not gzip at all", None], ids=["not-gzip", "truncated-gzip"])
@@ -272,7 +273,7 @@ def test_bad_gzip(tmp_path, content):
     name = "t10k-labels-idx1-ubyte.gz"
     directory = break_file(tmp_path, name, content or fake_files()[name][:-10])
     with pytest.raises(MNISTFormatError, match=rf"{name}: expected a gzip-compressed IDX file"):
-        load_mnist("test", directory)
+        load_mnist("test", directory, check_md5=False)
 
 
 def test_count_mismatch(tmp_path):
@@ -281,14 +282,14 @@ def test_count_mismatch(tmp_path):
     directory = break_file(tmp_path, "t10k-images-idx3-ubyte.gz", gzip.compress(images))
     (directory / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(labels))
     with pytest.raises(MNISTFormatError, match="t10k-images-idx3-ubyte.gz holds 5 images but .*t10k-labels-idx1-ubyte.gz holds 6"):
-        load_mnist("test", directory)
+        load_mnist("test", directory, check_md5=False)
 
 
 def test_label_out_of_range(tmp_path):
     name = "t10k-labels-idx1-ubyte.gz"
     directory = break_file(tmp_path, name, gzip.compress(idx_bytes(torch.full((7,), 10, dtype=torch.uint8))))
     with pytest.raises(MNISTFormatError, match=rf"{name}: expected labels in 0..9, found 10"):
-        load_mnist("test", directory)
+        load_mnist("test", directory, check_md5=False)
 
 
 def test_empty_split_is_refused_at_load_time(tmp_path):
@@ -296,7 +297,7 @@ def test_empty_split_is_refused_at_load_time(tmp_path):
              "t10k-labels-idx1-ubyte.gz": idx_bytes(torch.zeros(0, dtype=torch.uint8))}
     directory = write_files(tmp_path, {**fake_files(), **{name: gzip.compress(raw) for name, raw in empty.items()}})
     with pytest.raises(MNISTFormatError, match=r"t10k-images-idx3-ubyte.gz: holds no images \(N = 0\)"):
-        load_mnist("test", directory)
+        load_mnist("test", directory, check_md5=False)
 
 
 def test_gzip_bomb_is_stopped_at_what_the_header_promises(tmp_path):
@@ -308,13 +309,29 @@ def test_gzip_bomb_is_stopped_at_what_the_header_promises(tmp_path):
     assert peak[0] < 8 << 20, f"{peak[0] / 2**20:.0f} MiB allocated to read 18 bytes"
 
 
+@pytest.mark.parametrize("check_md5, dims, expected", [
+    (False, (1, 2000, 10000), r"expected N x 28 x 28, found 1 x 2000 x 10000"),
+    (True, (25_000, 28, 28), r"expected 10000 x 28 x 28 \(the real MNIST test split.*--no-md5-check"),
+])
+def test_a_header_promising_other_images_is_refused_before_reading(tmp_path, check_md5, dims, expected):
+    """A 28x28 images file is known from its header: one whose header promises other images (20 MB of
+    1 x 2000 x 10000, or 25000 28x28 images where the real test split is checked), with the bytes it
+    promises behind it, is refused there, before those bytes are read."""
+    header = (2051).to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in dims)
+    promised = math.prod(dims)
+    directory = break_file(tmp_path, "t10k-images-idx3-ubyte.gz", gzip.compress(header + bytes(promised), 1))
+    with peak_allocation() as peak, pytest.raises(MNISTFormatError, match=expected):
+        load_mnist("test", directory, check_md5=check_md5)
+    assert peak[0] < 8 << 20, f"{peak[0] / 2**20:.0f} MiB allocated to read a 16-byte header"
+
+
 def test_images_file_with_the_labels_magic_says_so(tmp_path):
     raw = bytearray(raw_of("t10k-images-idx3-ubyte.gz"))
     raw[3] = 1  # magic 0x00000801 = 2049, the labels' magic; the rest is still an images file
     directory = break_file(tmp_path, "t10k-images-idx3-ubyte.gz", gzip.compress(bytes(raw)))
     with pytest.raises(MNISTFormatError, match=r"t10k-images-idx3-ubyte.gz: wrong magic number, expected 2051 "
                                                r"\(images\), got 2049"):
-        load_mnist("test", directory)
+        load_mnist("test", directory, check_md5=False)
 
 
 @needs_real_mnist

@@ -82,6 +82,25 @@ def test_vector_ops_in_blocks_of_images(monkeypatch, padding):
     assert_same_gradients(lambda x: ops.max_pool2d(x, 2, 2, padding), lambda x: F.max_pool2d(x, 2, 2, padding), [x])
 
 
+STRIDE_1_CASES = {name: case for name, case in CONV_CASES.items() if case[7] == 1}
+
+
+@pytest.mark.parametrize("case", STRIDE_1_CASES.values(), ids=STRIDE_1_CASES.keys())
+def test_conv2d_forward_by_shifted_rows(monkeypatch, case):
+    """vector conv2d's second forward method (shifted rows: stride 1, from 8 images on) on every stride-1
+    case, whatever the rule would pick: on a non-contiguous input with an infinite value (it lands only in
+    the cropped entries of some outputs), in blocks of about two images, with and without bias."""
+    n, c_in, h, w, c_out, k_h, k_w, _, padding = case
+    monkeypatch.setattr(vector_conv2d, "BLOCK_ENTRIES", 2 * c_in * k_w * (h + 2 * padding) * (w + 2 * padding))
+    x = random(w, c_in, h, 2 * n + 1, dtype=torch.float64, seed=1).permute(3, 1, 2, 0)  # [2n + 1, C_in, H, W]
+    x[0, 0, min(1, h - 1), 0] = float("inf")
+    weight = random(c_out, c_in, k_h, k_w, dtype=torch.float64, seed=2)
+    g = vector_conv2d.Window.of(x.shape, c_out, (k_h, k_w), (1, 1), (padding, padding))
+    for bias in (random(c_out, dtype=torch.float64, seed=3), None):
+        torch.testing.assert_close(vector_conv2d.shifted_rows_forward(x, weight, bias, g),
+                                   F.conv2d(x, weight, bias, 1, padding), equal_nan=True)
+
+
 @pytest.mark.parametrize("wanted", [(False, True, False), (True, False, False), (False, False, True)],
                          ids=["weight", "input", "bias"])
 def test_conv2d_computes_only_the_gradients_asked_for(impl, wanted):

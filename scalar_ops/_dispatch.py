@@ -4,7 +4,8 @@ Each scalar op file builds its op as ``op_factory(registered(Kernels(forward, ba
 both kernels become torch.library custom ops (see ``simple_conv_net.custom_ops``), with the
 numba CPU function as the ``cpu`` kernel and, as the ``cuda`` kernel, the function of the same
 name in ``scalar_ops.cuda.<same module>`` (one GPU thread per output element). In eager mode
-the same choice is made here, by the device of the first tensor, without the dispatcher. The
+the same choice is made by the device of the first tensor without going through the dispatcher
+(``simple_conv_net.custom_ops``, the kernel's eager stand-in). The
 CUDA module is imported on first use, so a CPU-only machine never needs numba's CUDA target.
 """
 

@@ -18,6 +18,11 @@ The measure
     are measured on the finite entries. diff_mse (the homework's measure: the mean squared difference)
     and max_abs are reported beside it.
 
+    Overflow belongs to the dtype, not to the impl, so the truth is taken as the candidate's dtype can
+    hold it (:func:`attainable`): an entry beyond that dtype's range is the infinity it rounds to, and
+    where native PyTorch in that dtype overflowed on the way (a non-finite entry where the float64
+    truth is finite), its value is what the candidate must reproduce, exactly.
+
 The tolerance (:func:`tolerance`)
     float64: 1e-10 (measured errors are ~1e-15).
     float32: max(1e-5, NATIVE_SLACK * native_rel), where native_rel is native float32 PyTorch's own
@@ -31,6 +36,7 @@ The tolerance (:func:`tolerance`)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -44,7 +50,7 @@ def tolerance(dtype: torch.dtype, native_rel: float | None = None) -> float:
     if dtype not in TOLERANCE:
         raise ValueError(f"compare: expected a float32 or float64 candidate, got dtype {dtype}")
     base = TOLERANCE[dtype]
-    if native_rel is None or dtype == torch.float64:
+    if native_rel is None or dtype == torch.float64 or not math.isfinite(native_rel):
         return base
     return max(base, NATIVE_SLACK * native_rel)
 
@@ -95,13 +101,34 @@ def _errors(t: torch.Tensor, c: torch.Tensor):
     return diff, scale, unmatched
 
 
+def attainable(truth: torch.Tensor, dtype: torch.dtype, native: torch.Tensor | None = None) -> torch.Tensor:
+    """The flat float64 truth as a ``dtype`` computation can reach it (see the module doc): entries beyond
+    the dtype's range become the infinity they round to, and where ``native`` (native PyTorch's result in
+    that dtype, flat float64) is not finite but the truth is, native's value."""
+    t = _flat64(truth)
+    if dtype == torch.float64 or not dtype.is_floating_point:
+        return t
+    beyond = t.abs() > torch.finfo(dtype).max
+    if bool(beyond.any()):
+        t = torch.where(beyond, t.to(dtype).double(), t)
+    if native is not None:
+        overflowed = torch.isfinite(t) & ~torch.isfinite(native)
+        if bool(overflowed.any()):
+            t = torch.where(overflowed, native, t)
+    return t
+
+
+def _max_rel(t: torch.Tensor, c: torch.Tensor) -> float:
+    diff, scale, _ = _errors(t, c)
+    max_abs = diff.max().item()                               # NaN if any entry is NaN
+    return max_abs / scale if scale > 0 else max_abs
+
+
 def relative_error(truth: torch.Tensor, candidate: torch.Tensor) -> float:
     """max_rel of ``candidate`` against ``truth`` (same shape), non-finite entries that agree left out."""
     if truth.numel() == 0:
         return 0.0
-    diff, scale, _ = _errors(_flat64(truth), _flat64(candidate))
-    max_abs = diff.max().item()                               # NaN if any entry is NaN
-    return max_abs / scale if scale > 0 else max_abs
+    return _max_rel(attainable(truth, candidate.dtype), _flat64(candidate))
 
 
 def compare(truth: torch.Tensor, candidate: torch.Tensor, native: torch.Tensor | None = None,
@@ -109,20 +136,20 @@ def compare(truth: torch.Tensor, candidate: torch.Tensor, native: torch.Tensor |
     """Compare ``candidate`` with ``truth`` (best in float64: see the module doc).
 
     ``native``: native PyTorch's result in the candidate's dtype, from the same inputs; its own error
-    against the truth widens a float32 tolerance (see :func:`tolerance`). ``dtype``: the dtype whose
-    tolerance applies (default: the candidate's).
+    against the truth widens a float32 tolerance (see :func:`tolerance`), and where it overflowed the
+    candidate must too. ``dtype``: the dtype whose tolerance applies (default: the candidate's).
     """
     dtype = dtype or candidate.dtype
     if tuple(truth.shape) != tuple(candidate.shape):
         return Comparison(tuple(candidate.shape), float("nan"), float("nan"), float("nan"), tolerance(dtype),
                           problem=f"shape {tuple(candidate.shape)}, expected {tuple(truth.shape)}")
     shape = tuple(truth.shape)
-    native_rel = None if native is None else relative_error(truth, native)
-    limit = tolerance(dtype, native_rel)
     if truth.numel() == 0:
-        return Comparison(shape, 0.0, 0.0, 0.0, limit, native_rel, beyond=torch.zeros(shape, dtype=torch.bool))
-
-    t, c = _flat64(truth), _flat64(candidate)
+        return Comparison(shape, 0.0, 0.0, 0.0, tolerance(dtype), beyond=torch.zeros(shape, dtype=torch.bool))
+    n = None if native is None else _flat64(native)
+    t, c = attainable(truth, dtype, n), _flat64(candidate)
+    native_rel = None if n is None else _max_rel(t, n)
+    limit = tolerance(dtype, native_rel)
     diff, scale, unmatched = _errors(t, c)
     problem = None
     if unmatched is not None and bool(unmatched.any()):

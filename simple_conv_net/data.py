@@ -61,6 +61,8 @@ SPLITS = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 FILES = tuple(name for pair in SPLITS.values() for name in pair)
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}
+MD5_ADVICE = "for data of your own, pass --no-md5-check to train.py (check_md5=False to load_mnist)"
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 MAGIC_MEANING = {IMAGES_MAGIC: "images", LABELS_MAGIC: "labels"}
@@ -213,16 +215,19 @@ class _Content:
         self._stream.close()
 
 
-def _read_idx(path: Path, magic: int | None = None, md5: bool = False) -> tuple[torch.Tensor, str | None]:
-    """(the data of an unsigned-byte IDX file, with ``md5`` the MD5 of its content); see :func:`read_idx`."""
+def _read_idx(path: Path, magic: int | None = None, md5: bool = False,
+              shape: tuple | None = None, why: str = "") -> tuple[torch.Tensor, str | None]:
+    """(the data of an unsigned-byte IDX file, with ``md5`` the MD5 of its content); see :func:`read_idx`.
+    ``shape``: the header's dimensions, None for any size, checked before any data is read (``why``
+    explains them in the error)."""
     content = _Content(path, md5)
     try:
-        return _parse_idx(content, magic), content.md5.hexdigest() if md5 else None
+        return _parse_idx(content, magic, shape, why), content.md5.hexdigest() if md5 else None
     finally:
         content.close()
 
 
-def _parse_idx(content: _Content, magic: int | None) -> torch.Tensor:
+def _parse_idx(content: _Content, magic: int | None, expected_shape: tuple | None = None, why: str = "") -> torch.Tensor:
     path = content.path
     head = content.read(4)
     if len(head) < 4:
@@ -245,6 +250,10 @@ def _parse_idx(content: _Content, magic: int | None) -> torch.Tensor:
             f"{path}: truncated header: expected {header} bytes for {ndim} dimensions, found {4 + len(dims)}"
         )
     shape = [int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim)]
+    if expected_shape is not None and not _fits(shape, expected_shape):
+        wanted = " x ".join("N" if size is None else str(size) for size in expected_shape)
+        raise MNISTFormatError(f"{path}: expected {wanted}{why}, found {' x '.join(map(str, shape))} "
+                               f"(in its header: nothing more was read)")
     expected = header + math.prod(shape)
     needs = f"the header's shape {tuple(shape)} needs {expected} bytes"
     if not content.compressed and content.size != expected:
@@ -260,6 +269,11 @@ def _parse_idx(content: _Content, magic: int | None) -> torch.Tensor:
     if not data:  # no samples; torch.frombuffer rejects an empty buffer
         return torch.empty(shape, dtype=torch.uint8)
     return torch.frombuffer(data, dtype=torch.uint8).reshape(shape)
+
+
+def _fits(shape, expected_shape) -> bool:
+    """Whether ``shape`` is ``expected_shape``, whose None entries stand for any size."""
+    return len(shape) == len(expected_shape) and all(e is None or s == e for s, e in zip(shape, expected_shape))
 
 
 def read_idx(path: str | os.PathLike, magic: int | None = None) -> torch.Tensor:
@@ -294,13 +308,16 @@ def load_mnist(split: str, data_dir: str | os.PathLike | None = None,
     directory = find_mnist(data_dir)
     images_path, labels_path = (_file_in(directory, name) for name in SPLITS[split])
     real = {path: CONTENT_MD5S.get(_plain_name(path)) if check_md5 else None for path in (images_path, labels_path)}
-    images, images_md5 = _read_idx(images_path, IMAGES_MAGIC, md5=real[images_path] is not None)
-    labels, labels_md5 = _read_idx(labels_path, LABELS_MAGIC, md5=real[labels_path] is not None)
+    # The header's shape is checked before any data is read: N x 28 x 28 images and N labels, with N the
+    # real split's size where the file is to be the real one (its MD5 is checked).
+    count = {path: SPLIT_SIZES[split] if real[path] else None for path in real}
+    why = {path: f" (the real MNIST {split} split, as its MD5 is checked: {MD5_ADVICE})" if real[path] else ""
+           for path in real}
+    images, images_md5 = _read_idx(images_path, IMAGES_MAGIC, md5=real[images_path] is not None,
+                                   shape=(count[images_path], IMAGE_SIZE, IMAGE_SIZE), why=why[images_path])
+    labels, labels_md5 = _read_idx(labels_path, LABELS_MAGIC, md5=real[labels_path] is not None,
+                                   shape=(count[labels_path],), why=why[labels_path])
 
-    if tuple(images.shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE):
-        raise MNISTFormatError(
-            f"{images_path}: expected {IMAGE_SIZE}x{IMAGE_SIZE} images, found {tuple(images.shape[1:])}"
-        )
     if len(images) != len(labels):
         raise MNISTFormatError(
             f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels; "
@@ -316,8 +333,7 @@ def load_mnist(split: str, data_dir: str | os.PathLike | None = None,
         if md5 != real[path]:
             raise MNISTChecksumError(
                 f"{path}: MD5 {md5} of its content differs from the real MNIST file's ({real[path]}): the file is "
-                "damaged, or it is data of your own under MNIST's name; for data of your own, pass "
-                "--no-md5-check to train.py (check_md5=False to load_mnist)"
+                f"damaged, or it is data of your own under MNIST's name; {MD5_ADVICE}"
             )
     normalised = images.to(torch.float32).div_(255).sub_(MEAN).div_(STD).unsqueeze(1)
     return normalised, labels.to(torch.int64)
