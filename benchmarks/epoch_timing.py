@@ -40,17 +40,7 @@ import torch  # noqa: E402
 from benchmarks.timing import matrix, memory, output, plot  # noqa: E402
 from benchmarks.timing.matrix import SCHEMA  # noqa: E402,F401 - the JSON's schema, for its readers
 from simple_conv_net.backends import IMPLS  # noqa: E402
-from simple_conv_net.cli import positive_int  # noqa: E402
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
+from simple_conv_net.cli import positive_float, positive_int  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -150,3 +150,9 @@ def test_memory_probe_reports_peak_growth(epoch_timing, mnist_dir):
     for phase in ("warmup", "train", "inference"):
         assert probe[f"{phase}_rss_peak_growth_mib"] >= 0
     assert probe["baseline_rss_mib"] > 0
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "0"])
+def test_budget_takes_a_positive_finite_number(epoch_timing, value):
+    with pytest.raises(SystemExit):
+        epoch_timing.parse_args(["--budget", value])

@@ -6,14 +6,20 @@ the checker's plan, runner and analysis in this process, on trusted fixtures, to
 isolation cases (test_check_isolation.py) run real children.
 """
 
+import csv
 import importlib
+import io
 import json
+import os
+import types
 
 import pytest
 import torch
 
-from simple_conv_net.check import analysis, forms, grade, plans, report, rubric, runner, training
+from simple_conv_net.check import (analysis, batch, forms, grade, plans, records, report, rubric, runner, sandbox,
+                                   training)
 from simple_conv_net.check.sandbox import Limits
+from simple_conv_net.check.targets import resolve
 from simple_conv_net.compare import compare
 
 from check_helpers import CORPUS, FULL, QUICK, compose, load, run_in_process
@@ -99,7 +105,161 @@ def test_signature_changes_are_reported(tmp_path, one_thread):
 
 def test_good_submission_passes_every_function(good, one_thread):
     for name, function in forms.HANDOUT.items():
-        assert run_in_process(good, name).status == "pass", name
+        result = run_in_process(good, name)
+        assert result.status == "pass", name
+        if function.op in ("conv2d", "max_pool2d", "relu", "linear"):   # the check is there, and passes
+            assert [c.name for c in result.checks if c.name.startswith("from-scratch")], name
+
+
+# name -> (a definition calling the native op it is meant to compute, the native name the finding shows)
+NATIVE = {
+    "conv2d_vector": ("def conv2d_vector(x_in, conv_weight, conv_bias, device):\n"
+                      "    return torch.nn.functional.conv2d(x_in, conv_weight, conv_bias)\n", "conv2d"),
+    "conv2d_scalar": ("def conv2d_scalar(x_in, conv_weight, conv_bias, device):\n"
+                      "    return torch.conv2d(x_in, conv_weight, conv_bias)\n", "conv2d"),
+    "pool2d_vector": ("def pool2d_vector(a, device):\n    return torch.nn.functional.max_pool2d(a, 2)\n",
+                      "max_pool2d"),
+    "relu_vector": ("def relu_vector(a, device):\n    return torch.relu(a)\n", "relu"),
+    "relu_scalar": ("def relu_scalar(a, device):\n    return a.relu()\n", "relu"),
+    "fc_layer_vector": ("def fc_layer_vector(a, weight, bias, device):\n"
+                        "    return torch.nn.functional.linear(a, weight, bias)\n", "linear"),
+}
+
+
+def _module(source: str):
+    module = types.ModuleType("submission")
+    exec(compile("import torch\n\n" + source, "submission.py", "exec"), module.__dict__)
+    return module
+
+
+@pytest.mark.parametrize("name", NATIVE)
+def test_calling_the_native_op_loses_the_item(name, one_thread):
+    """Right values from PyTorch's own op: the from-scratch check fails, and its rubric item earns nothing."""
+    source, native = NATIVE[name]
+    result = run_in_process(_module(source), name)
+    failing = {c.name: c.detail for c in result.checks if not c.passed}
+    assert result.status == "fail" and list(failing) == ["from-scratch"], failing
+    assert native in failing["from-scratch"]
+    assert any("from scratch" in d for d in result.diagnoses), result.diagnoses
+    scored = report.rescore(_report_of({name: result}), rubric.load("homework"))
+    items = [item for item in scored["rubric"]["items"] if name in item["functions"]]
+    assert all(item["score"] == 0 for item in items) and all("from-scratch" in i["detail"] for i in items)
+
+
+def test_unfold_costs_half_of_task_2a(good, one_thread):
+    """conv2d_vector with PyTorch's im2col (F.unfold) and its own matrix product: right values, half of 2a."""
+    source = ("def conv2d_vector(x_in, conv_weight, conv_bias, device):\n"
+              "    n, _, s, _ = x_in.shape\n    c_out, _, k, _ = conv_weight.shape\n"
+              "    columns = torch.nn.functional.unfold(x_in, k)\n"
+              "    z = conv_weight.reshape(c_out, -1) @ columns + conv_bias.reshape(1, -1, 1)\n"
+              "    return z.reshape(n, c_out, s - k + 1, s - k + 1)\n")
+    result = run_in_process(_module(source), "conv2d_vector")
+    failing = {c.name: c.detail for c in result.checks if not c.passed}
+    assert list(failing) == ["im2col by hand"] and "torch.nn.functional.unfold" in failing["im2col by hand"]
+    scored = report.rescore(_report_of({"conv2d_vector": result}), rubric.load("homework"))
+    assert [item["score"] for item in scored["rubric"]["items"] if item["name"].startswith("Task 2a")] == [30]
+    own = run_in_process(good, "conv2d_vector")     # good.py builds its columns itself
+    assert [c.passed for c in own.checks if c.name == "im2col by hand"] == [True]
+
+
+def _report_of(results: dict) -> dict:
+    return {"target": "t.py", "form": "handout", "functions": {n: report.function_entry(r) for n, r in results.items()},
+            "epoch": {}, "notes": [], "seconds": 1.0}
+
+
+# What a relu_vector returns -> (its dtype, when that is not the inputs'; how its values check says they were judged).
+ODD_OUTPUTS = {
+    "a > 0": ("torch.bool", "torch.bool values compared as float64"),
+    "a.clamp(min=0).to(torch.float8_e4m3fn)": ("torch.float8_e4m3fn", "torch.float8_e4m3fn values compared as float64"),
+    "torch.quantize_per_tensor(a.detach().clamp(min=0), 0.05, 0, torch.quint8)":
+        ("torch.quint8", "torch.quint8 values compared as float64"),
+    "a.clamp(min=0).half()": ("torch.float16", "torch.float16 values compared as float64"),
+    "(a.clamp(min=0) * 1000).long()": ("torch.int64", "torch.int64 values compared as float64"),
+    "torch.complex(a.clamp(min=0), torch.zeros_like(a))": ("torch.complex64", "cannot be compared with real ones"),
+    "a.clamp(min=0).to_sparse()": (None, "a sparse_coo tensor on cpu: not compared"),
+}
+
+
+@pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor")
+@pytest.mark.parametrize("returns", ODD_OUTPUTS)
+def test_an_output_of_any_dtype_or_layout_is_judged_not_a_crash(returns, one_thread):
+    """Outputs of other dtypes fail the dtype check; every values check says how the output was judged."""
+    result = run_in_process(_module(f"def relu_vector(a, device):\n    return {returns}\n"), "relu_vector")
+    dtype, words = ODD_OUTPUTS[returns]
+    assert result.status == "fail"
+    (dtype_check,) = [c for c in result.checks if c.name == "dtype"]
+    assert dtype_check.passed == (dtype is None), dtype_check.detail
+    assert dtype is None or f"{dtype} out for torch.float32 in" in dtype_check.detail
+    values = [c for c in result.checks if c.name.startswith("values")]
+    assert values and all(words in c.detail for c in values), [c.detail for c in values]
+
+
+def test_a_checker_error_is_that_functions_status(good, monkeypatch):
+    """A bug of the checker's while it judges one function's records is that function's error, said as such."""
+    def broken(*args):
+        raise ZeroDivisionError("a bug in the checker")
+
+    monkeypatch.setattr(analysis, "checks_of", broken)
+    result = run_in_process(good, "relu_vector")
+    assert result.status == "error"
+    assert result.diagnoses[0].startswith("checker error: ZeroDivisionError: a bug in the checker: the checker could "
+                                          "not analyse this function"), result.diagnoses
+    assert "not a fault of the submission" in result.diagnoses[0]
+    monkeypatch.setattr(training, "analyse_training", broken)      # the training entry alike
+    trained = grade.TrainingRun(unavailable="no MNIST").analyse({}, "handout")
+    assert trained.status == "error" and trained.diagnoses[0].startswith("checker error: ZeroDivisionError")
+
+
+def _training_request(settings: plans.Settings) -> dict:
+    """The request of task 3 in the handout form (the test is skipped without MNIST)."""
+    stuff = grade.material(settings)
+    if stuff.mnist is None:
+        pytest.skip("no MNIST")
+    return training.request("handout", stuff.state, settings, {})
+
+
+def test_a_batch_hard_coded_to_64_trains_and_is_its_own_finding(tmp_path, one_thread):
+    """The handout's batch size hard-coded in conv2d_vector: training at 64 runs, accuracy is measured at 64 (the
+    last batch padded), and the other batch size it fails at is a note of its own."""
+    request = _training_request(plans.Settings(train_steps=2, test_samples=100))
+    records = {}
+    training.train_in_child(load(compose("batch_hardcoded", tmp_path)), request, records.__setitem__)
+    result = training.analyse_training(records, training.native_run(request), {}, "handout")
+    checks = {c.name: c for c in result.checks}
+    assert checks["train runs"].passed, checks["train runs"].detail
+    assert checks["train accuracy"].passed and "on the first 100 test images" in checks["train accuracy"].detail
+    assert len(records["train"]["losses"]) == 2
+    assert any("batch size hard-coded" in note and "conv2d_vector" in note for note in result.notes), result.notes
+
+
+def test_an_error_measuring_accuracy_is_reported_as_such(tmp_path, one_thread):
+    """A net that trains but fails on the test images keeps its losses; the error is the accuracy's."""
+    request = _training_request(plans.Settings(train_steps=2, test_samples=100))
+    module = load(CORPUS / "good.py")
+    relu = module.relu_vector
+    module.relu_vector = lambda a, device: relu(a, device) if torch.is_grad_enabled() else 1 / 0
+    records = {}
+    training.train_in_child(module, request, records.__setitem__)
+    result = training.analyse_training(records, training.native_run(request), {}, "handout")
+    checks = {c.name: c for c in result.checks}
+    assert checks["train runs"].passed and len(records["train"]["losses"]) == 2
+    assert not checks["train accuracy"].passed
+    assert "measuring the accuracy raised ZeroDivisionError" in checks["train accuracy"].detail
+
+
+def test_a_stopping_checker_stops_native_training():
+    """Ctrl-C or SIGTERM during task 3: no child is started, and native training, in the checker's own process,
+    stops before its first step instead of running all of them."""
+    settings = plans.Settings(train_steps=5000, test_samples=100)
+    key = tuple(_training_request(settings)[k] for k in ("seed", "steps", "data_dir", "test_samples"))
+    found = {name: {"callable": True} for name in training.needed("handout").values()}
+    sandbox.STOPPING.set()
+    try:
+        with pytest.raises(training.Stopped):
+            grade.run_training("handout", found, None, {}, resolve(str(CORPUS / "good.py")), grade.Options(settings))
+    finally:
+        sandbox.STOPPING.clear()
+    assert key not in training._NATIVE_RUNS     # nothing half-trained is kept for the next submission
 
 
 def test_skeleton_scores_zero_with_returns_none(one_thread):
@@ -229,9 +389,52 @@ def test_outputs_of_one_report():
     assert "why" in results["tests"][1]["output"]
     markdown = report.feedback(scored)
     assert "## `conv2d_vector`: fail" in markdown and "- why" in markdown and "**values b**: max rel 1" in markdown
+    assert "at most 1e-10 in float64; in float32 at most 1e-5, or 4 times native float32's own error" in markdown
     card = report.card(scored)
     assert "conv2d_vector: fail" in card and "  ! why" in card and f"score {scored['score']:g} / 100" in card
     assert not report.passed(scored)
+
+
+def test_gradebook_cells_cannot_be_formulas():
+    """A folder named like a spreadsheet formula is written as text, not run by the spreadsheet."""
+    scored = report.rescore(_report({"relu_vector": "pass"}), rubric.load("homework"))
+    unusable = dict(scored, functions={}, notes=["-2+3 is not a submission"])
+    text = batch.gradebook({"=HYPERLINK(\"http://example.com\")": scored, "@SUM(A1)": unusable, "+1": scored})
+    rows = list(csv.reader(io.StringIO(text)))[1:]
+    assert [row[0] for row in rows] == ["'=HYPERLINK(\"http://example.com\")", "'@SUM(A1)", "'+1"]
+    assert rows[1][-1] == "'-2+3 is not a submission"
+
+
+def test_records_the_child_did_not_write_are_refused(tmp_path, monkeypatch):
+    """A record read back needs this run's signature, a regular file under the size limit and the shape the
+    child writes."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    secret = os.urandom(records.SECRET_BYTES)
+    write = records.Writer(str(folder), secret)
+    write("done", {})
+    assert records.read(folder, secret) == {"done": {}}
+    with pytest.raises(records.Unreadable, match="done.pt was not written by the child"):
+        records.read(folder, os.urandom(records.SECRET_BYTES))
+    write("call-000", {"label": 7})
+    with pytest.raises(records.Unreadable, match=r"call-000.pt is not shaped .*\['label'\] is of type int"):
+        records.read(folder, secret)
+    os.remove(folder / "call-000.pt")
+    torch.save({}, folder / "done.pt")
+    with pytest.raises(records.Unreadable, match="signature"):
+        records.read(folder, secret)
+    write("done", {})
+    os.mkfifo(folder / "call-001.pt")
+    with pytest.raises(records.Unreadable, match="call-001.pt is not a regular file"):
+        records.read(folder, secret)
+    os.remove(folder / "call-001.pt")
+    os.symlink(folder / "done.pt", folder / "call-002.pt")
+    with pytest.raises(records.Unreadable, match="call-002.pt is not a regular file"):
+        records.read(folder, secret)
+    os.remove(folder / "call-002.pt")
+    monkeypatch.setattr(records, "RECORD_LIMIT", 16)
+    with pytest.raises(records.Unreadable, match="done.pt holds .* bytes, more than the 16"):
+        records.read(folder, secret)
 
 
 def test_limits_and_settings_are_recorded():

@@ -17,19 +17,26 @@ graph       with inputs that require grad, the output is on the autograd graph a
             gets a gradient
 gradient    one per differentiated input and call: against the float64 truth; at a kink (ReLU at
             0, a max-pool tie) any subgradient passes, with a note
+from-scratch  the native op the function is meant to compute did not run (:mod:`.scratch`); a
+            convolution also gets "im2col by hand": its columns not built by PyTorch's im2col
 speed       median seconds per call, and native's in the same child
+
+An output of another dtype than float32 or float64 reaches this process as float64 values (see
+runner): it fails the dtype check, and its value checks say how it was compared. An exception
+in this module (a bug of the checker's) becomes that function's status, error, saying so.
 """
 
 from __future__ import annotations
 
 import statistics
+import traceback
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import torch
 
 from ..compare import Comparison, compare
-from . import diagnose
+from . import diagnose, forms, kinks, scratch
 from .forms import Function
 from .oracle import Truth, truth_of
 from .plans import Call
@@ -86,6 +93,8 @@ class Seen:
             return f"raised {error_text(self.error)}"
         if self.output is None:
             kind = self.info.get("type", "nothing")
+            if "values" in self.info:          # a tensor whose values cannot be compared (complex, sparse)
+                return f"returned {self.info['values']}: {self.info.get('repr', '')}"
             return "returned None" if kind == "NoneType" else f"returned a {kind}: {self.info.get('repr', '')}"
         return None
 
@@ -173,9 +182,31 @@ def shape_check(seen: list[Seen]) -> Check:
 
 
 def dtype_check(seen: list[Seen]) -> Check:
-    def wrong(s):
-        return None if s.info.get("dtype") == str(s.truth.dtype) else f"{s.info.get('dtype')} out for {s.truth.dtype} in"
-    return _property_check("dtype", seen, wrong, "the output has the inputs' dtype")
+    """Of every tensor returned, comparable or not (a complex one has a dtype too)."""
+    tensors = [s for s in seen if "dtype" in s.info and not s.error]
+    if not tensors:
+        return Check("dtype", False, "not checked: no call returned a tensor")
+    problems = [f"{s.call.label}: {s.info['dtype']} out for {s.truth.dtype} in" for s in tensors
+                if s.info["dtype"] != str(s.truth.dtype)]
+    return _failing("dtype", _dedupe(problems), "the output has the inputs' dtype")
+
+
+def scratch_checks(function: Function, seen: list[Seen]) -> list[Check]:
+    """The from-scratch checks of one function (see :mod:`.scratch`)."""
+    checks = []
+    for rule in scratch.RULES.get(function.op, ()):
+        names = scratch.native_names(rule, seen)
+        if names is None:
+            checks.append(Check(rule.check, False, "not checked: no watched call was recorded"))
+        elif names:
+            checks.append(Check(rule.check, False, f"PyTorch's own {rule.what} ran: {', '.join(names)}"))
+        else:
+            ops = scratch.recorded(seen)
+            checks.append(Check(rule.check, True, f"no native {rule.what} among the "
+                                                  f"{len({n for o in ops for n in o['functions']})} torch functions "
+                                                  f"and {len({n for o in ops for n in o['operators']})} operators "
+                                                  f"its {len(ops)} watched calls ran"))
+    return checks
 
 
 def device_check(seen: list[Seen], device: str) -> Check:
@@ -191,7 +222,8 @@ def device_check(seen: list[Seen], device: str) -> Check:
 def value_checks(seen: Seen) -> list[Check]:
     if seen.problem():
         return [Check(f"values {seen.call.label}", False, seen.problem())]
-    checks = [Check(f"values {seen.call.label}", seen.comparison.passed, value_detail(seen.comparison))]
+    how = f"{seen.info['values']}: " if "values" in seen.info else ""     # an output of another dtype
+    checks = [Check(f"values {seen.call.label}", seen.comparison.passed, how + value_detail(seen.comparison))]
     for name in seen.call.updates:   # batch norm's running statistics, updated in place
         native = None if seen.truth.native is None else seen.truth.native.updated[name]
         result = compare(seen.truth.exact.updated[name], seen.record["args_after"][name], native, seen.truth.dtype)
@@ -263,7 +295,7 @@ def gradient_checks(s: Seen, notes: list) -> list[Check]:
         if result.passed:
             checks.append(Check(check_name, True, value_detail(result)))
             continue
-        note = diagnose.kink_note(s, name, grad)
+        note = kinks.kink_note(s, name, grad)
         if note:
             if not any(n.split(":")[0] == note.split(":")[0] for n in notes):  # one note of each kind
                 notes.append(note)
@@ -342,7 +374,7 @@ def im2col_checks(seen: list[Seen]) -> list[Check]:
     else:
         check = Check("values", False, "; ".join(f"{label}: {detail}" for results in found.values()
                                                  for label, layout, detail in results if not layout))
-    return [check, arguments_check(seen)]
+    return [check, arguments_check(seen), *scratch_checks(forms.HANDOUT["im2col"], seen)]
 
 
 # ----------------------------------------------------------------------------- one function
@@ -374,7 +406,7 @@ def checks_of(function: Function, seen: list[Seen], notes: list) -> list[Check]:
         checks.append(graph_check(differentiated))
         for s in differentiated:
             checks += gradient_checks(s, notes)
-    return checks + speed_checks(seen, timing(seen))
+    return checks + scratch_checks(function, seen) + speed_checks(seen, timing(seen))
 
 
 def status_of(checks: list[Check], seen: list[Seen], outcome: str) -> str:
@@ -387,7 +419,25 @@ def status_of(checks: list[Check], seen: list[Seen], outcome: str) -> str:
 
 def analyse(function: Function, calls: list[Call], records: dict, outcome: str = "finished",
             reason: str | None = None) -> FunctionResult:
-    """Checks, status and diagnoses of one function from its child's records (see :mod:`.sandbox`)."""
+    """Checks, status and diagnoses of one function from its child's records (see :mod:`.sandbox`); an error of
+    the checker's own while it judges them is the function's status, error, saying so."""
+    try:
+        return _analyse(function, calls, records, outcome, reason)
+    except Exception as error:  # noqa: BLE001 - a bug of the checker's: this function's status, not the run's end
+        return checker_failure(function.name, error)
+
+
+def checker_failure(name: str, error: Exception) -> FunctionResult:
+    """The result of a function the checker could not judge, because of a bug of its own."""
+    where = "".join(traceback.format_exception(type(error), error, error.__traceback__)[-3:]).strip()
+    said = f"checker error: {type(error).__name__}: {first_line(str(error))}"
+    return FunctionResult(name, "error", [Check("analysis", False, said)],
+                          diagnoses=[f"{said}: the checker could not analyse this function. This is a bug in the "
+                                     f"checker, not a fault of the submission; please report it with the "
+                                     f"traceback's last lines: {where}"])
+
+
+def _analyse(function: Function, calls: list[Call], records: dict, outcome: str, reason: str | None) -> FunctionResult:
     notes = []
     absent = reason or "the child stopped before this call"
     if "import" in records:

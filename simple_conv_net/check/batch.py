@@ -2,14 +2,21 @@
 
     python -m simple_conv_net.check --batch DIR [--out OUT] [--force] [--rubric homework|FILE]
 
-Every subfolder of DIR and every .py file in it is a submission. Each is checked in turn (its
-functions ``--jobs`` at a time) and gets ``OUT/NAME/report.json``, ``feedback.md`` and
-``results.json`` (Gradescope's name); ``OUT/gradebook.csv`` has a row per submission and a column
-per rubric item, and is written again after every submission, so an interrupted batch loses
-nothing it graded. A second run skips each submission whose report is there, for the same files
-(their SHA-256) and the same settings, unless ``--force``; it scores the stored checks with the
-rubric of this run, so changing the rubric needs no rerun. Every file is written to a temporary
-name and renamed.
+Every subfolder of DIR and every .py file in it is a submission, named by its folder or its file's
+stem. Two that would get one name (alice/ and alice.py, or Alice.py and alice/ on a file system
+that ignores case) would share one folder of reports and one row: the batch is refused before
+anything is graded, with the clashes listed, for the instructor to rename one of each pair. Each
+is checked in turn (its functions ``--jobs`` at a time) and gets ``OUT/NAME/report.json``,
+``feedback.md`` and ``results.json`` (Gradescope's name); ``OUT/gradebook.csv`` has a row per
+submission and a column per rubric item, and is written again after every submission, so an
+interrupted batch loses nothing it graded. A submission the checker cannot grade is a row of its
+own, never the end of the batch: "unusable" (no Python file, or none of the names) or "checker
+error" (an exception in the checker, its traceback's last lines in the feedback; regraded on the
+next run). A second run skips each submission whose report is there, for the same files (their
+SHA-256) and the same settings, unless ``--force``; it scores the stored checks with the rubric of
+this run, so changing the rubric needs no rerun. Every file is written to a temporary name and
+renamed. The gradebook's cells that come from names or messages are kept from being read as
+spreadsheet formulas (a leading =, +, - or @ gets a quote).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import io
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from tqdm import tqdm
@@ -33,13 +41,21 @@ REPORT, FEEDBACK, GRADESCOPE, GRADEBOOK = "report.json", "feedback.md", "results
 
 
 def submissions(folder: Path, out: Path) -> list[tuple[str, Path]]:
-    """(name, path) of every subfolder and .py file of ``folder``, hidden ones and ``out`` left out."""
+    """(name, path) of every subfolder and .py file of ``folder``, hidden ones and ``out`` left out; TargetError
+    when two would have one name."""
     found = []
     for path in sorted(folder.iterdir()):
         if path.name.startswith((".", "__")) or path.resolve() == out.resolve():
             continue
         if path.is_dir() or path.suffix == ".py":
             found.append((path.stem if path.is_file() else path.name, path))
+    by_name = {}
+    for name, path in found:
+        by_name.setdefault(name.casefold(), []).append(path.name + "/" * path.is_dir())
+    clashes = [" and ".join(paths) for paths in by_name.values() if len(paths) > 1]
+    if clashes:
+        raise TargetError(f"--batch {folder}: {'; '.join(clashes)} would be graded under one name (their reports "
+                          f"would share a folder and a gradebook row): rename one of each")
     return found
 
 
@@ -50,10 +66,21 @@ def _stored(path: Path) -> dict | None:
         return None
 
 
-def _unusable(name: str, error: Exception, settings: dict) -> dict:
-    """The report of a submission the checker cannot even start on (no Python file, say)."""
-    return {"target": name, "form": "handout", "functions": {}, "epoch": {}, "notes": [str(error)],
-            "seconds": 0.0, "settings": settings, "fingerprint": None}
+def _ungraded(name: str, note: str, settings: dict, fingerprint: str | None, traceback_text: str = "") -> dict:
+    """The report of a submission the checker could not grade (no functions: the note says why)."""
+    return {"target": name, "form": "handout", "functions": {}, "epoch": {}, "notes": [note], "seconds": 0.0,
+            "settings": settings, "fingerprint": fingerprint, "traceback": traceback_text}
+
+
+def _checker_error(name: str, error: Exception, settings: dict) -> dict:
+    """A bug of the checker's met grading one submission: its row says so (no fingerprint: regraded next time)."""
+    lines = traceback.format_exception(type(error), error, error.__traceback__)
+    return _ungraded(name, f"checker error: {type(error).__name__}: {error}", settings, None, "".join(lines[-4:]))
+
+
+def _cell(text: str) -> str:
+    """Text a spreadsheet shows as text: a leading =, +, - or @ (a formula) gets a quote."""
+    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
 
 
 def gradebook(reports: dict) -> str:
@@ -61,14 +88,32 @@ def gradebook(reports: dict) -> str:
     items = list(dict.fromkeys(item["name"] for r in reports.values() for item in r["rubric"]["items"]))
     table = io.StringIO()
     writer = csv.writer(table)
-    writer.writerow(["submission", "score", "max_score", *items, "not passing"])
+    writer.writerow(["submission", "score", "max_score", *map(_cell, items), "not passing"])
     for name, r in reports.items():
         scores = {item["name"]: item["score"] for item in r["rubric"]["items"]}
         problems = [f"{function}: {entry['status']}" for function, entry in r["functions"].items()
                     if entry["status"] != "pass"] + r.get("notes", [])[:1] * (not r["functions"])
-        writer.writerow([name, r["score"], r["max_score"], *(scores.get(item, "") for item in items),
-                         "; ".join(problems)])
+        writer.writerow([_cell(name), r["score"], r["max_score"], *(scores.get(item, "") for item in items),
+                         _cell("; ".join(problems))])
     return table.getvalue()
+
+
+def _grade(name: str, path: Path, stored: dict | None, options: Options, rubric: Rubric | None, force: bool,
+           settings: dict) -> tuple[dict, bool]:
+    """(the report of one submission, whether it was stored already): never an exception but an interruption."""
+    try:
+        target = resolve(str(path))
+    except TargetError as error:
+        return _ungraded(name, f"unusable: {error}", settings, None), False
+    fingerprint = target.fingerprint()
+    if stored and stored.get("fingerprint") == fingerprint and stored.get("settings") == settings and not force:
+        return stored, True
+    try:
+        return check(target, options, rubric), False
+    except TargetError as error:    # it defines none of the names: the same files give the same answer
+        return _ungraded(name, f"unusable: {error}", settings, fingerprint), False
+    except Exception as error:  # noqa: BLE001 - a bug of the checker's: this submission's row, not the batch's end
+        return _checker_error(name, error, settings), False
 
 
 def grade_batch(folder, out, options: Options, rubric: Rubric | None, force: bool) -> int:
@@ -84,18 +129,8 @@ def grade_batch(folder, out, options: Options, rubric: Rubric | None, force: boo
     with tqdm(found, desc="grading", unit="submission", file=sys.stderr, disable=None) as bar:
         for name, path in bar:
             bar.set_postfix_str(name)
-            stored = _stored(out / name / REPORT)
-            try:
-                target = resolve(str(path))
-            except TargetError as error:
-                result = _unusable(name, error, settings)
-            else:
-                fresh = stored and stored.get("fingerprint") == target.fingerprint() and \
-                    stored.get("settings") == settings
-                if fresh and not force:
-                    result, skipped = stored, skipped + 1
-                else:
-                    result = check(target, options, rubric)
+            result, was_stored = _grade(name, path, _stored(out / name / REPORT), options, rubric, force, settings)
+            skipped += was_stored
             result = outputs.rescore(result, rubric or default_rubric(result))
             atomic_write_text(out / name / REPORT, outputs.dumps(result))
             atomic_write_text(out / name / FEEDBACK, outputs.feedback(result))

@@ -1,32 +1,41 @@
 """The checker's child process: import the candidate, run what the request asks, write records.
 
-    python -m simple_conv_net.check.child REQUEST RESULTS --memory-mb M --cpu-seconds S --file-mb F
+    python -P -m simple_conv_net.check.child --work WORK --results RESULTS --request-fd R --secret-fd S
+        --ready-fd Y --parent PID --memory-mb M --cpu-seconds C --file-mb F
 
-The parent (:mod:`simple_conv_net.check.sandbox`) starts it in a fresh session, in a temporary
-working directory holding a copy of the submission, with stdin closed and stdout/stderr piped.
-First it lowers its own resource limits (memory, CPU seconds, file size, no core files), then
-loads REQUEST (``torch.load(weights_only=True)``), imports the candidate and does one of:
+The parent (:mod:`simple_conv_net.check.sandbox`) starts it in a fresh session, in a neutral
+directory, with stdin closed and stdout/stderr piped. In order, before any candidate code runs,
+it asks to die with the parent (PR_SET_PDEATHSIG), lowers its own resource limits (memory, CPU
+seconds, file size, no core files), reads and closes the secret that signs its records, imports
+what it needs of the checker (so a module of the submission's cannot stand in for one), loads and
+closes the request (``torch.load(weights_only=True)``), moves into WORK (the copy of the
+submission), forgets its arguments and says it is ready. Then it imports the candidate and does
+one of:
 
 discover   which of the checker's names the module defines, with their signatures
 calls      each call of the plan on one function (:func:`runner.run_call`), a record per call
 train      SimpleConvNet built from the candidate's functions, trained (:mod:`.training`)
 
-Every record is written to RESULTS as it is made, to a temporary name and renamed, so a child
-killed later (a timeout, a crash) leaves what it finished; ``done.pt`` comes last.
+Every record is written to RESULTS as it is made, signed, to a temporary name and
+renamed (:class:`.records.Writer`), so a child killed later (a timeout, a crash) leaves what it
+finished; ``done`` comes last.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import faulthandler
 import importlib
 import importlib.util
 import os
 import resource
+import signal
 import sys
 from pathlib import Path
 
 MB = 1 << 20
+PR_SET_PDEATHSIG = 1
 
 
 def lower_limits(memory_mb: int, cpu_seconds: int, file_mb: int) -> None:
@@ -39,46 +48,81 @@ def lower_limits(memory_mb: int, cpu_seconds: int, file_mb: int) -> None:
         resource.setrlimit(kind, (value, value))
 
 
+def die_with_parent(parent: int) -> None:
+    """Ask Linux for SIGKILL when the checker's thread that started this process ends, however it ends (a
+    checker killed with SIGKILL cannot stop its children itself); elsewhere nothing. If the checker is
+    already gone, end now."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
 def load_module(target: dict):
-    """Import the candidate: a copied file (its folder, the working directory, on sys.path) or a module name."""
-    if target["kind"] == "module":
-        sys.path.insert(1, target["cwd"])  # where `python -m` was run, as it would be for the user
-        return importlib.import_module(target["module"])
-    if target["kind"] == "package":        # copied into the working directory, first on sys.path
-        return importlib.import_module(target["module"])
-    folder = os.getcwd()
+    """Import the candidate: a module name (where the user ran the checker, on sys.path), or the copied file or
+    package in the working directory, under its own name unless that names a module already imported or a
+    standard one (then under a private name, so it cannot replace the checker's). Its folder is first on
+    sys.path while it imports, as on the student's machine, and last afterwards, so what the checker imports
+    later is never a file of the submission's."""
+    folder = target["cwd"] if target["kind"] == "module" else os.getcwd()
     sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(target["module"], Path(folder) / target["file"])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[target["module"]] = module
-    spec.loader.exec_module(module)
-    return module
+    try:
+        if target["kind"] == "module":
+            return importlib.import_module(target["module"])
+        name = target["module"]
+        if name in sys.modules or name in getattr(sys, "stdlib_module_names", ()):
+            name = f"_submission_{name}"
+        if target["kind"] == "package":
+            package = Path(folder) / target["module"]
+            spec = importlib.util.spec_from_file_location(name, package / "__init__.py",
+                                                          submodule_search_locations=[str(package)])
+        else:
+            spec = importlib.util.spec_from_file_location(name, Path(folder) / target["file"])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(folder)
+        sys.path.append(folder)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simple_conv_net.check.child")
-    parser.add_argument("request")
-    parser.add_argument("results")
-    parser.add_argument("--memory-mb", type=int, required=True)
-    parser.add_argument("--cpu-seconds", type=int, required=True)
-    parser.add_argument("--file-mb", type=int, required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--results", required=True)
+    for name in ("request", "secret", "ready"):
+        parser.add_argument(f"--{name}-fd", type=int, required=True)
+    for name in ("parent", "memory-mb", "cpu-seconds", "file-mb"):
+        parser.add_argument(f"--{name}", type=int, required=True)
     args = parser.parse_args(argv)
+    die_with_parent(args.parent)
     lower_limits(args.memory_mb, args.cpu_seconds, args.file_mb)
     faulthandler.enable()
+    secret = _read_all(args.secret_fd)
 
     import torch
 
-    from . import runner, training
+    from . import records, runner, training
 
-    # Kept before the candidate runs: what it does to its own copy of torch or os cannot stop the records.
-    save, replace, results = torch.save, os.replace, Path(args.results)
-
-    def write(name: str, record) -> None:
-        temporary = results / f".{name}.tmp"
-        save(record, temporary)
-        replace(temporary, results / f"{name}.pt")
-
-    request = torch.load(args.request, weights_only=True)
+    write = records.Writer(args.results, secret)
+    del secret
+    with os.fdopen(args.request_fd, "rb") as file:
+        request = torch.load(file, weights_only=True)
+    os.chdir(args.work)
+    sys.argv[1:] = []
+    os.write(args.ready_fd, b"ready")
+    os.close(args.ready_fd)
     try:
         module = load_module(request["target"])
     except BaseException as error:  # noqa: BLE001 - candidate code: SyntaxError, SystemExit, anything
@@ -99,6 +143,9 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     status = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):   # the candidate closed it
+            pass
     os._exit(status)  # no atexit handlers or threads the candidate left behind may hold the process open

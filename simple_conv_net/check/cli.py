@@ -6,19 +6,22 @@
 
 TARGET is a .py file, a folder holding simple_conv_net_func.py (its sibling modules importable),
 or an importable module name (vector_ops, simple_conv_net.handout). Exit status: 0 when every
-function passes, 1 when something fails, 2 for a usage or target error.
+function passes, 1 when something fails, 2 for a usage or target error, 130 after Ctrl-C and 143
+after SIGTERM (both stop every child, remove its folders, and keep what a batch graded).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 
 import torch
 from tqdm import tqdm
 
-from ..cli import positive_int
+from ..cli import non_negative_int, positive_float, positive_int
 from ..io import atomic_write_text
 from . import report
 from .grade import Options, check
@@ -26,20 +29,6 @@ from .plans import Settings
 from .rubric import RubricError, load
 from .sandbox import Limits
 from .targets import TargetError, resolve
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value:g}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    return 0 if text.strip() == "0" else positive_int(text)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -103,9 +92,36 @@ def write_outputs(result: dict, json_path=None, gradescope_path=None, feedback_p
         atomic_write_text(feedback_path, report.feedback(result))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: the check stops its children and removes their folders, then ends."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def terminated_as_interrupted():
+    """SIGTERM raises Terminated in the main thread while the block runs (the previous handler after it)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:      # not the main thread: nothing to handle here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)   # this process only judges: small tensors, while the children compute
+    with terminated_as_interrupted():
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         rubric = load(args.rubric) if args.rubric else None
         options = options_of(args)
@@ -121,9 +137,11 @@ def main(argv=None) -> int:
     except (TargetError, RubricError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: every child stopped; a batch keeps the submissions it graded", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        stopped = isinstance(interrupt, Terminated)
+        print(f"{'terminated' if stopped else 'interrupted'}: every child stopped; a batch keeps the submissions it "
+              f"graded", file=sys.stderr)
+        return 128 + (signal.SIGTERM if stopped else signal.SIGINT)
     print(report.card(result))
     write_outputs(result, args.json, args.gradescope, args.feedback)
     return 0 if report.passed(result) else 1

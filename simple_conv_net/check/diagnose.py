@@ -11,44 +11,27 @@ Every diagnosis is a hypothesis the recorded numbers confirm, never a guess from
 - arguments changed in place, two calls on the same input that differ (uninitialised memory),
   the dtype or device changed;
 - the autograd graph cut (the output does not require grad, is a new leaf, or one input gets no
-  gradient), an error in backward, a wrong gradient (with its own hypotheses);
-- at kinks (ReLU at exactly 0, a max-pool window with tied maxima) a gradient that differs from
-  PyTorch's only there is a valid subgradient: a note, not a failure (:func:`kink_note`).
+  gradient), an error in backward, a wrong gradient (with its own hypotheses); at kinks (ReLU at
+  exactly 0, a max-pool window with tied maxima) a gradient that differs from PyTorch's only there
+  is a valid subgradient: a note, not a failure (:mod:`.kinks`);
+- PyTorch's own op called instead of the equation (:mod:`.scratch`).
 
 Where nothing fits it says so and shows the worst entries.
 """
 
 from __future__ import annotations
 
-import re
-
 import torch
-import torch.nn.functional as F
 
 from ..compare import compare
+from . import scratch
 from .hypotheses import hypotheses
-from .text import at, error_text, evidence, first_line, number
+from .kinks import kink_note
+from .text import at, error_text, evidence, first_line, number, where
 
 AXES = {"conv2d": ("sample", "filter", "row", "column"), "max_pool2d": ("sample", "channel", "row", "column"),
         "linear": ("sample", "output"), "flatten": ("sample", "feature"), "relu": ("sample", "unit"),
         "log_softmax": ("sample", "class"), "batch_norm": ("sample", "channel", "row", "column")}
-
-
-def _where(frames: str) -> str:
-    """Where in the candidate's code a traceback ends: its last frame outside the checker, torch and
-    importlib, with the code line."""
-    lines = frames.splitlines()
-    found = ""
-    for i, line in enumerate(lines):
-        match = re.match(r'\s*File "([^"]+)", line (\d+)(?:, in (\S+))?', line)
-        if not match or "simple_conv_net/check" in match.group(1) or "/torch/" in match.group(1) \
-                or match.group(1).startswith("<"):
-            continue
-        following = lines[i + 1].strip() if i + 1 < len(lines) else ""
-        code = "" if following.startswith("File ") or not following else f": {following}"
-        within = f", in {match.group(3)}" if match.group(3) else ""
-        found = f" (at {match.group(1).rsplit('/', 1)[-1]} line {match.group(2)}{within}{code})"
-    return found
 
 
 # ----------------------------------------------------------------------------- wrong values
@@ -307,7 +290,7 @@ def gradient_findings(seen) -> list[str]:
             plain = next((o for o in seen if not o.call.grad and o.call.inputs is s.call.inputs), None)
             if plain is not None and not plain.problem():
                 found.append(f"with inputs that require grad the call raises {s.error['type']}: "
-                             f"{first_line(s.error['message'])}{_where(s.error['traceback'])}; without, it runs (an "
+                             f"{first_line(s.error['message'])}{where(s.error['traceback'])}; without, it runs (an "
                              f"in-place change of an input is not allowed on a leaf that requires grad)")
             continue
         if s.problem():
@@ -321,7 +304,7 @@ def gradient_findings(seen) -> list[str]:
                          "looks differentiable, but no gradient reaches the inputs")
         elif (s.record.get("backward") or {}).get("error"):
             error = s.record["backward"]["error"]
-            found.append(f"backward raises {error['type']}: {first_line(error['message'])}{_where(error['traceback'])}: "
+            found.append(f"backward raises {error['type']}: {first_line(error['message'])}{where(error['traceback'])}: "
                          f"the forward pass works, differentiating it does not")
         elif (s.record.get("backward") or {}).get("ran"):
             missing = [name for name, grad in s.record["grads"].items() if grad is None]
@@ -364,77 +347,21 @@ def wrong_gradients(s) -> list[str]:
     return found
 
 
-def _window_view(tensor: torch.Tensor, options: dict, pad_value: float):
-    """[N*C, K_h*K_w, L]: every pooling window of ``tensor`` [N, C, H, W], padded with ``pad_value``."""
-    kernel = options["kernel_size"]
-    kernel = tuple(kernel) if isinstance(kernel, (tuple, list)) else (kernel, kernel)
-    stride = options.get("stride") or kernel
-    stride = tuple(stride) if isinstance(stride, (tuple, list)) else (stride, stride)
-    padding = options.get("padding", 0)
-    padding = tuple(padding) if isinstance(padding, (tuple, list)) else (padding, padding)
-    if stride[0] < kernel[0] or stride[1] < kernel[1]:
-        return None   # overlapping windows: an input element belongs to several
-    n, c, h, w = tensor.shape
-    padded = F.pad(tensor.reshape(n * c, 1, h, w), (padding[1], padding[1], padding[0], padding[0]),
-                   value=pad_value)
-    return F.unfold(padded, kernel, stride=stride), (n, c, h, w, padded.shape[2:], kernel, stride, padding)
-
-
-def _tie_note(s, name: str, grad: torch.Tensor) -> str | None:
-    """Max pooling: the candidate's gradient is a valid subgradient that differs from native's at ties only."""
-    x = s.call.inputs["input"].double()
-    views = _window_view(x, s.call.options, float("-inf"))
-    if views is None or grad.shape != x.shape:
-        return None
-    windows, _ = views
-    ours, _ = _window_view(grad.double(), s.call.options, 0.0)
-    truth, _ = _window_view(s.truth.exact.grads[name], s.call.options, 0.0)
-    is_max = windows == windows.max(1, keepdim=True).values
-    upstream = truth.sum(1, keepdim=True)                 # each window's upstream gradient
-    ties = is_max.sum(1) > 1
-    # Valid: nothing outside the maxima, the maxima share the upstream gradient with weights in [0, 1].
-    outside = compare(torch.zeros_like(ours), torch.where(is_max, 0.0, ours), dtype=s.truth.dtype)
-    sums = compare(upstream, ours.sum(1, keepdim=True), dtype=s.truth.dtype)
-    share = torch.where(is_max & (upstream != 0), ours / upstream.where(upstream != 0, 1.0), 0.5)
-    if not (outside.passed and sums.passed and (share >= -1e-6).all() and (share <= 1 + 1e-6).all() and ties.any()):
-        return None
-    differ = int((((ours - truth).abs() > 0).any(1) & ties).sum())
-    return (f"max pooling: in {differ} of {int(ties.sum())} windows with tied maxima the gradient goes to another "
-            f"maximum than PyTorch's, which takes the first in window order; any of them, or shares among them, "
-            f"is a valid subgradient")
-
-
-def _relu_note(s, name: str, grad: torch.Tensor) -> str | None:
-    x = s.call.inputs["input"]
-    kink = x == 0
-    truth = s.truth.exact.grads[name]
-    if not kink.any() or grad.shape != truth.shape:
-        return None
-    elsewhere = compare(truth[~kink], grad[~kink], dtype=s.truth.dtype)
-    upstream = s.call.grad_output.double()[kink]
-    slopes = grad.double()[kink][upstream != 0] / upstream[upstream != 0]
-    if not elsewhere.passed or not len(slopes) or (slopes < -1e-6).any() or (slopes > 1 + 1e-6).any():
-        return None
-    values = sorted({round(v, 6) for v in slopes.tolist()})
-    shown = number(values[0]) if len(values) == 1 else f"values from {number(values[0])} to {number(values[-1])}"
-    return f"ReLU'(0) = {shown} here, PyTorch uses 0: any value in [0, 1] is a valid subgradient at the kink"
-
-
-def kink_note(s, name: str, grad: torch.Tensor) -> str | None:
-    """A note when a gradient that does not match native's is still a valid subgradient at a kink, else None."""
-    if s.call.op == "relu":
-        return _relu_note(s, name, grad)
-    if s.call.op == "max_pool2d":
-        return _tie_note(s, name, grad)
-    return None
-
-
 # ----------------------------------------------------------------------------- all of them
 
 
 def import_error_text(error: dict) -> str:
-    return f"importing the module raises {error['type']}: {first_line(error['message'])}{_where(error['traceback'])}"
+    return f"importing the module raises {error['type']}: {first_line(error['message'])}{where(error['traceback'])}"
 
+
+def native_ops(function, seen) -> list[str]:
+    """The native ops a function ran that it is meant to compute itself (see :mod:`.scratch`)."""
+    found = []
+    for rule in scratch.RULES.get(function.op, ()):
+        names = scratch.native_names(rule, seen)
+        if names:
+            found.append(scratch.finding(rule, names))
+    return found
 
 
 def diagnoses(function, seen, outcome: str, reason: str | None, records: dict) -> list[str]:
@@ -450,7 +377,7 @@ def diagnoses(function, seen, outcome: str, reason: str | None, records: dict) -
     errors = {}
     for s in seen:
         if s.error and not s.call.grad:
-            key = f"raises {error_text(s.error)}{_where(s.error['traceback'])}"
+            key = f"raises {error_text(s.error)}{where(s.error['traceback'])}"
             errors.setdefault(key, []).append(s.call.label)
     found += [f"{key} (at {', '.join(labels[:4])}{' ...' if len(labels) > 4 else ''})" for key, labels in errors.items()]
     found += filter(None, [batch_size(seen)])
@@ -467,4 +394,5 @@ def diagnoses(function, seen, outcome: str, reason: str | None, records: dict) -
     found += changed_inputs(seen)
     found += unrepeatable(seen)
     found += gradient_findings(seen)
+    found += native_ops(function, seen)
     return list(dict.fromkeys(found))

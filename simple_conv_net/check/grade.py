@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from . import plans, sandbox, training
-from .analysis import FunctionResult, analyse, first_line, unavailable
+from .analysis import FunctionResult, analyse, checker_failure, first_line, unavailable
 from .diagnose import import_error_text
 from .forms import ALL_NAMES, FORMS, Function, detect_form, names_in_source
 from .report import function_entry, rescore
@@ -65,17 +65,19 @@ def call_style(function: Function, found: dict) -> tuple[bool | None, str | None
 
 
 def plan(function: Function, form: str, options: Options, found: dict | None, with_device: bool = True):
-    """(calls, why there are none) for one function."""
+    """(calls, why there are none) for one function, two of them watched (see plans.watch)."""
     settings, stuff = options.settings, material(options.settings)
     if function.op == "diff_mse":
-        return plans.diff_mse_calls(settings), None
-    if function.op == "conv_weight2rows":
-        return plans.conv_weight2rows_calls(settings, stuff), None
-    if function.op == "im2col":
-        return plans.im2col_calls(settings, (found or {}).get("parameters"))
-    if form == "handout":
-        return plans.handout_calls(function, settings, stuff, with_device), None
-    return plans.functional_calls(function, settings, stuff), None
+        calls, why = plans.diff_mse_calls(settings), None
+    elif function.op == "conv_weight2rows":
+        calls, why = plans.conv_weight2rows_calls(settings, stuff), None
+    elif function.op == "im2col":
+        calls, why = plans.im2col_calls(settings, (found or {}).get("parameters"))
+    elif form == "handout":
+        calls, why = plans.handout_calls(function, settings, stuff, with_device), None
+    else:
+        calls, why = plans.functional_calls(function, settings, stuff), None
+    return plans.watch(calls), why
 
 
 def _output(run: sandbox.ChildRun) -> str:
@@ -137,6 +139,7 @@ def _plan_all(form: str, found: dict, failure, options: Options):
 def check(target: Target, options: Options, rubric: Rubric | str | None = None, progress=None) -> dict:
     """Check every function of ``target``; the report (see :mod:`.report`), scored with ``rubric``."""
     start = time.monotonic()
+    sandbox.STOPPING.clear()
     found, failure, import_output = _discover(target, options)
     form = _form(options, found, target)
     if not found and not failure:
@@ -185,10 +188,13 @@ def _notes(options: Options) -> list[str]:
     return notes
 
 
+CHECKS_VERSION = 2   # raised when the checks change, so a batch regrades what an older checker graded
+
+
 def settings_record(options: Options) -> dict:
     """The settings a report depends on (a batch regrades a submission whose report had others)."""
     return asdict(options.settings) | {"timeout": options.limits.timeout, "memory_mb": options.limits.memory_mb,
-                                       "form": options.form}
+                                       "form": options.form, "checks": CHECKS_VERSION}
 
 
 def default_rubric(report: dict) -> Rubric:
@@ -212,8 +218,11 @@ class TrainingRun:
     output: str = ""
 
     def analyse(self, estimates: dict, form: str) -> FunctionResult:
-        result = training.analyse_training(self.records, self.native, estimates, form, self.outcome, self.reason,
-                                           self.unavailable)
+        try:
+            result = training.analyse_training(self.records, self.native, estimates, form, self.outcome, self.reason,
+                                               self.unavailable)
+        except Exception as error:  # noqa: BLE001 - a bug of the checker's: the training entry's status
+            result = checker_failure("training", error)
         result.output = self.output
         return result
 
@@ -229,4 +238,5 @@ def run_training(form: str, found: dict, failure, styles: dict, target: Target, 
         return TrainingRun(unavailable=f"needs {', '.join(missing)}, which the module does not define")
     request = training.request(form, material(options.settings).state, options.settings, styles)
     run = sandbox.run_child("train", request, target, options.limits)
-    return TrainingRun(run.records, training.native_run(request), run.outcome, run.reason, output=_output(run))
+    native = training.native_run(request, stop=sandbox.STOPPING.is_set)   # ends early if the checker is stopped
+    return TrainingRun(run.records, native, run.outcome, run.reason, output=_output(run))

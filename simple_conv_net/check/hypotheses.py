@@ -6,8 +6,9 @@ checker runs every hypothesis of the op and reports those whose output matches t
 by compare's rule, with both errors as evidence. Nothing is guessed from the source text.
 
 A hypothesis returns None where it does not apply (a transposed kernel needs a square one).
-``region`` crops both tensors before they are compared: a window shifted by one row reads past
-the input's edge, where each implementation does something else, so only the interior counts.
+``interior`` drops the outermost rows and columns of both before they are compared: a window
+shifted by one row reads past the input's edge, where each implementation does something else, so
+only the interior counts.
 """
 
 from __future__ import annotations

@@ -68,16 +68,29 @@ class Call:
     updates: tuple = ()             # inputs the op is meant to change in place (batch norm's running statistics)
     layer: str | None = None        # the SimpleConvNet layer this call's timing stands for
     device: str = "cpu"             # where the candidate gets the inputs
+    watch: bool = False             # record the torch functions and ATen operators it runs (see watch)
 
     def request(self) -> dict:
         """What the child needs (runner.run_call), as plain data."""
         return {"label": self.label, "op": self.op, "inputs": self.inputs, "options": self.options,
                 "args": list(self.args), "kwargs": self.kwargs, "grad": list(self.grad),
-                "grad_output": self.grad_output, "repeat": self.repeat, "timed": self.timed, "device": self.device}
+                "grad_output": self.grad_output, "repeat": self.repeat, "timed": self.timed, "device": self.device,
+                "watch": self.watch}
 
 
 def ref(name: str) -> dict:
     return {"ref": name}
+
+
+def watch(calls: list[Call]) -> list[Call]:
+    """The calls with the first plain one and the first with grad watched (the from-scratch check's record
+    of what they run). What a function runs does not change from call to call, and watching makes a call
+    of many small ops about three times slower, so only these two are watched, never a timed one."""
+    firsts = {}
+    for index, call in enumerate(calls):
+        if not call.timed:
+            firsts.setdefault(bool(call.grad), index)
+    return [replace(call, watch=True) if index in firsts.values() else call for index, call in enumerate(calls)]
 
 
 # ----------------------------------------------------------------------------- shared material

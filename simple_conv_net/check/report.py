@@ -16,10 +16,25 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+import torch
+
+from ..compare import NATIVE_SLACK, TOLERANCE
 from .analysis import FunctionResult
 from .rubric import Rubric, score
 
 FAILING_SHOWN = 4
+
+
+def _power(x: float) -> str:
+    """1e-05 written as 1e-5."""
+    return f"{x:g}".replace("e-0", "e-")
+
+
+RULE = (f"Every function is run on the homework's shapes and compared with native PyTorch computed in float64 on "
+        f"the same inputs: a result passes when its largest error, relative to the largest value, is at most "
+        f"{_power(TOLERANCE[torch.float64])} in float64; in float32 at most {_power(TOLERANCE[torch.float32])}, or "
+        f"{NATIVE_SLACK:g} times native float32's own error where that is larger (simple_conv_net/compare.py's "
+        f"rule; the handout's diff_mse is shown beside it).")
 
 
 def function_entry(result: FunctionResult) -> dict:
@@ -92,9 +107,7 @@ def feedback(report: dict) -> str:
              "| item | score | points | how |", "|---|---:|---:|---|"]
     lines += [f"| {item['name']} | {item['score']:g} | {item['points']:g} | {item['detail']} |" for item in
               rubric["items"]]
-    lines += ["", "Every function is run on the homework's shapes and compared with native PyTorch computed in "
-                  "float64 on the same inputs (a float32 result passes within a relative error of 1e-5; the "
-                  "handout's diff_mse is shown beside it).", ""]
+    lines += ["", RULE, ""]
     lines += [f"Time per epoch (task 3): {epoch_answer(report)}.", ""]
     passing = [name for name, entry in report["functions"].items() if entry["status"] == "pass" and not entry["notes"]]
     if passing:
@@ -119,6 +132,9 @@ def feedback(report: dict) -> str:
         if entry.get("output", "").strip():
             lines += ["What it printed:", _fence(entry["output"]), ""]
     lines += [f"Note: {text}" for text in report.get("notes", [])]
+    if report.get("traceback"):
+        lines += ["", "The checker failed on this submission: a bug in the checker, not a fault of the submission. "
+                      "Its traceback's last lines:", _fence(report["traceback"])]
     return "\n".join(lines).rstrip() + "\n"
 
 

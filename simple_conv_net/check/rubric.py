@@ -4,30 +4,37 @@ A rubric file (``rubrics/homework.json`` is the built-in ``--rubric homework``):
 
     {"name": ..., "title": ..., "max_score": 100,
      "items": [{"name": "Task 2a: conv2d_vector", "points": 60, "credit": "partial",
-                "functions": ["conv2d_vector"], "checks": ["values", "shape", ...]}, ...]}
+                "functions": ["conv2d_vector"], "checks": ["values", "shape", ...],
+                "gates": {"from-scratch": 0, "im2col": 0.5}}, ...]}
 
 An item's points are shared equally by its functions. ``checks`` names the kinds of check that
 count (the first word of a check's name: the kinds of :mod:`.analysis`, and ``train``/``timing``
 of the ``training`` entry): a list counts every such check the same; an object {kind: weight}
 gives each kind a weight, shared by its checks. With credit ``"partial"`` a function earns its
 share times the (weighted) fraction of those checks that pass; with ``"all"`` the whole share
-only if every one of them passes. A function that is missing, or has none of those checks,
-earns nothing. The total is capped at ``max_score`` (so items may add up to more: bonus points).
+only if every one of them passes. ``gates`` (optional) {kind: factor in [0, 1]} scales what a
+function earns when a check of that kind fails, whatever else passes: the homework's items have
+{"from-scratch": 0} (a function that calls the native op it is meant to compute earns nothing)
+and task 2a also {"im2col": 0.5} (columns built by PyTorch's F.unfold: half). A gate only takes
+away, so a function that does nothing gains nothing from passing one. A function that is missing,
+or has none of the counted checks, earns nothing. The total is capped at ``max_score`` (so items
+may add up to more: bonus points).
 
 Without --rubric, the handout form is graded with ``homework`` and the functional form with
-``functions``: a point for each function defined and one for training (when it ran), every check
-but speed.
+``functions``: a point for each function defined (every check but speed; the homework's gates) and
+one for training (when it ran).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 RUBRICS = Path(__file__).with_name("rubrics")
 CREDITS = ("partial", "all")
 ALL_KINDS = ["type", "shape", "dtype", "device", "values", "arguments", "repeatable", "graph", "gradient"]
+GATES = {"from-scratch": 0.0, "im2col": 0.5}   # the functional form's gates (see the module doc)
 
 
 class RubricError(ValueError):
@@ -41,6 +48,7 @@ class Item:
     functions: tuple
     checks: dict              # kind -> weight (None: every check of every kind alike)
     credit: str = "partial"
+    gates: dict = field(default_factory=dict)   # kind -> the factor of what a function earns if one fails
 
 
 @dataclass(frozen=True)
@@ -80,8 +88,12 @@ def parse(document: dict, where: str) -> Rubric:
                  f"expected 'checks' to be a list of kinds or an object of kind: weight > 0, got {checks!r}")
         credit = item.get("credit", "partial")
         _require(credit in CREDITS, at, f"expected 'credit' to be one of {CREDITS}, got {credit!r}")
+        gates = item.get("gates", {})
+        _require(isinstance(gates, dict) and all(isinstance(f, (int, float)) and not isinstance(f, bool)
+                                                 and 0 <= f <= 1 for f in gates.values()), at,
+                 f"expected 'gates' to be an object of kind: factor in [0, 1], got {gates!r}")
         kinds = dict(checks) if weighted else dict.fromkeys(checks)
-        parsed.append(Item(item["name"], float(points), tuple(functions), kinds, credit))
+        parsed.append(Item(item["name"], float(points), tuple(functions), kinds, credit, dict(gates)))
     max_score = document.get("max_score", sum(item.points for item in parsed))
     _require(isinstance(max_score, (int, float)) and max_score > 0, where, f"expected 'max_score' > 0, got {max_score!r}")
     return Rubric(document.get("name", where), document.get("title", ""), float(max_score), tuple(parsed))
@@ -102,13 +114,24 @@ def load(name_or_path: str) -> Rubric:
 
 def functions_rubric(names, training: bool = True) -> Rubric:
     """The default for the functional form: one point for each function, and one for training (if it ran)."""
-    items = [Item(name, 1.0, (name,), dict.fromkeys(ALL_KINDS)) for name in names]
+    items = [Item(name, 1.0, (name,), dict.fromkeys(ALL_KINDS), gates=GATES) for name in names]
     if training:
         items.append(Item("training", 1.0, ("training",), dict.fromkeys(("train", "timing"))))
     return Rubric("functions", "one point for each function and for training", float(len(items)), tuple(items))
 
 
-def _fraction(function: dict | None, kinds: dict, credit: str) -> tuple[float, str]:
+def _gated(fraction: float, why: str, function: dict, gates: dict) -> tuple[float, str]:
+    """The fraction scaled by the gate of every kind with a failing check, and why."""
+    for kind, factor in gates.items():
+        failing = next((c["name"] for c in function["checks"] if c["name"].split(" ")[0] == kind and not c["passed"]),
+                       None)
+        if failing:
+            fraction *= factor
+            why += f"; {failing} fails: " + ("nothing earned" if factor == 0 else f"times {factor:g}")
+    return fraction, why
+
+
+def _fraction(function: dict | None, kinds: dict, credit: str, gates: dict) -> tuple[float, str]:
     """(the share of one function earned, why), from its report entry (status, checks)."""
     if function is None:
         return 0.0, "not checked"
@@ -125,7 +148,7 @@ def _fraction(function: dict | None, kinds: dict, credit: str) -> tuple[float, s
         fraction = passed / count
     else:
         fraction = sum(kinds[k] * sum(r) / len(r) for k, r in chosen.items()) / sum(kinds[k] for k in chosen)
-    return fraction, f"{passed}/{count} checks pass ({function['status']})"
+    return _gated(fraction, f"{passed}/{count} checks pass ({function['status']})", function, gates)
 
 
 def score(rubric: Rubric, functions: dict) -> dict:
@@ -133,7 +156,8 @@ def score(rubric: Rubric, functions: dict) -> dict:
     report's functions (name -> {"status", "checks": [{"name", "passed", ...}]})."""
     items = []
     for item in rubric.items:
-        shares = [(name, *_fraction(functions.get(name), item.checks, item.credit)) for name in item.functions]
+        shares = [(name, *_fraction(functions.get(name), item.checks, item.credit, item.gates))
+                  for name in item.functions]
         earned = item.points * sum(fraction for _, fraction, _ in shares) / len(shares)
         detail = "; ".join(f"{name}: {why}" for name, _, why in shares)
         items.append({"name": item.name, "points": item.points, "score": round(earned, 2), "detail": detail,

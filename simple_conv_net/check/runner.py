@@ -14,19 +14,32 @@ A request (one call of the plan, see :meth:`plans.Call.request`) is a dict::
                              back-propagated with grad_output
     device                   where the inputs are put ("cpu", or "cuda" for the device check)
     repeat, timed            calls to time; whether to time native PyTorch alongside
+    watch                    whether to record the torch functions and ATen operators the call runs
 
 A record holds only tensors, strings, numbers, lists and dicts (so the parent can read it with
 ``torch.load(weights_only=True)``): whatever else the candidate returned is described (its type
-and a truncated repr), never passed on.
+and a truncated repr), never passed on. A tensor output of a dtype other than float32 or float64
+is passed on as float64 values (dequantized, or converted: bool, integers, float16, float8...),
+its own dtype kept in the record, so the checker compares its values and fails only its dtype;
+a complex or sparse one is described, not compared.
+
+The recorders (``watch``) see what a call runs, forward and backward: the Python-level torch
+functions (a TorchFunctionMode: torch.nn.functional.conv2d, Tensor.relu, ...) and every ATen
+operator (a TorchDispatchMode: aten::convolution, aten::im2col, ...), for the from-scratch check.
+They make a call of many small ops about three times slower, so a plan watches two calls of each
+function (:func:`plans.watch`), never a timed one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
 import traceback
 
 import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .forms import native_call
 
@@ -64,25 +77,41 @@ def _plain(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.detach().to("cpu", copy=True).as_subclass(torch.Tensor)
 
 
+COMPARED = (torch.float32, torch.float64)   # dtypes whose values are passed on as they are
+
+
+def _values(tensor: torch.Tensor) -> tuple[torch.Tensor | None, str | None]:
+    """(a plain tensor the checker can compare, or None; how its values were obtained, or why there are none)."""
+    if tensor.layout != torch.strided or tensor.device.type == "meta":
+        return None, f"a {str(tensor.layout).removeprefix('torch.')} tensor on {tensor.device}: not compared"
+    if tensor.dtype in COMPARED:
+        return _plain(tensor), None
+    if tensor.is_complex():
+        return None, f"{tensor.dtype} values cannot be compared with real ones"
+    source = tensor.detach().dequantize() if tensor.is_quantized else tensor
+    try:
+        return _plain(source).to(torch.float64), f"{tensor.dtype} values compared as float64"
+    except BaseException as error:  # noqa: BLE001 - a dtype torch cannot convert
+        return None, f"{tensor.dtype} values cannot be converted to float64 ({type(error).__name__})"
+
+
 def describe(value) -> tuple[torch.Tensor | None, dict]:
     """(a plain tensor holding the value, or None; facts about it) for whatever a candidate returned."""
     info = {"type": type_name(value)}
-    if isinstance(value, torch.Tensor):
-        info.update(dtype=str(value.dtype), device=str(value.device), shape=list(value.shape),
-                    requires_grad=bool(value.requires_grad), is_leaf=bool(value.is_leaf),
-                    grad_fn=None if value.grad_fn is None else type(value.grad_fn).__name__)
-        if value.is_complex() or value.layout != torch.strided or value.device.type == "meta":
-            return None, dict(info, repr=_text(value, REPR_LIMIT))
-        return _plain(value), info
     if isinstance(value, (int, float)) or type_name(value).startswith("numpy."):   # diff_mse's float, numpy arrays
         try:
-            tensor = torch.as_tensor(value)
+            value = torch.as_tensor(value)
         except BaseException:  # noqa: BLE001 - an object numpy made that torch cannot take
-            tensor = None
-        if tensor is not None and not tensor.is_complex():
-            info.update(dtype=str(tensor.dtype), shape=list(tensor.shape))
-            return tensor.clone(), info
-    return None, dict(info, repr=_text(value, REPR_LIMIT))
+            return None, dict(info, repr=_text(value, REPR_LIMIT))
+    if not isinstance(value, torch.Tensor):
+        return None, dict(info, repr=_text(value, REPR_LIMIT))
+    info.update(dtype=str(value.dtype), device=str(value.device), shape=list(value.shape),
+                requires_grad=bool(value.requires_grad), is_leaf=bool(value.is_leaf),
+                grad_fn=None if value.grad_fn is None else type(value.grad_fn).__name__)
+    tensor, how = _values(value)
+    if how:
+        info["values"] = how
+    return tensor, info if tensor is not None else dict(info, repr=_text(value, REPR_LIMIT))
 
 
 def _fresh(request: dict) -> dict:
@@ -117,6 +146,51 @@ def _backward(output, grad_output: torch.Tensor) -> dict:
     return {"ran": True}
 
 
+# ----------------------------------------------------------------------------- what a call runs
+
+
+def _function_name(func) -> str:
+    """A torch function's public name: torch.conv2d, torch.nn.functional.max_pool2d, Tensor.relu, ..."""
+    name = getattr(func, "__name__", None) or type(func).__name__
+    module = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", "") or ""
+    if module is None or qualname.startswith(("TensorBase.", "Tensor.")):
+        return f"Tensor.{name}"
+    if qualname.startswith("_VariableFunctionsClass."):
+        return f"torch.{name}"
+    return f"{module}.{name}"
+
+
+class _Functions(TorchFunctionMode):
+    def __init__(self, names: set) -> None:
+        super().__init__()
+        self.names = names
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.names.add(_function_name(func))
+        return func(*args, **(kwargs or {}))
+
+
+class _Operators(TorchDispatchMode):
+    def __init__(self, names: set) -> None:
+        super().__init__()
+        self.names = names
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.add(func._schema.name)          # with its namespace: 'aten::convolution'
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def watching(ops: dict | None):
+    """Record into ``ops`` ({"functions": set, "operators": set}) what runs in the block; nothing if None."""
+    if ops is None:
+        yield
+        return
+    with _Functions(ops["functions"]), _Operators(ops["operators"]):
+        yield
+
+
 def _timed_native(request: dict) -> float:
     tensors = _fresh(request)
     start = time.perf_counter()
@@ -129,15 +203,17 @@ def _timed_native(request: dict) -> float:
 def run_call(fn, request: dict) -> dict:
     """Run one request on ``fn`` (see the module doc); the record of what happened."""
     record = {"label": request["label"], "seconds": [], "native_seconds": [], "error": None}
+    ops = {"functions": set(), "operators": set()} if request.get("watch") else None
     for repeat in range(request["repeat"]):
         tensors = _fresh(request)
         start = time.perf_counter()
         try:
-            output = _call(fn, request, tensors)
+            with watching(ops if repeat == 0 else None):
+                output = _call(fn, request, tensors)
+                backward = _backward(output, request["grad_output"]) if request["grad"] else None
         except BaseException as error:  # noqa: BLE001 - candidate code: anything, SystemExit included
             record["error"] = describe_error(error, "forward")
-            return record
-        backward = _backward(output, request["grad_output"]) if request["grad"] else None
+            break
         record["seconds"].append(time.perf_counter() - start)
         if repeat == 0:
             record["output"], record["output_info"] = describe(output)
@@ -147,6 +223,8 @@ def run_call(fn, request: dict) -> dict:
                                for name in request["grad"]}
         if request["timed"]:
             record["native_seconds"].append(_timed_native(request))
+    if ops is not None:
+        record["ops"] = {kind: sorted(names) for kind, names in ops.items()}
     return record
 
 

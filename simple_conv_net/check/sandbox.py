@@ -1,47 +1,63 @@
 """Run candidate code in a child process that cannot take the checker down with it.
 
-One call of :func:`run_child` is one child: ``python -m simple_conv_net.check.child`` started
-with :mod:`subprocess` (a fresh interpreter, nothing inherited but the environment; not
-multiprocessing, whose results come back as unrestricted pickles and whose children share the
-parent's stdout). The child gets
+One call of :func:`run_child` is one child: ``python -P -m simple_conv_net.check.child`` started
+with :mod:`subprocess` (a fresh interpreter, nothing inherited but the environment and the file
+descriptors named below; not multiprocessing, whose results come back as unrestricted pickles and
+whose children share the parent's stdout). The child gets
 
 - its own session and process group, so a timeout kills it and everything it started (SIGKILL
-  to the group);
-- a wall-clock limit (here) and resource limits it sets on itself before any candidate code
-  runs (child.lower_limits): RLIMIT_DATA for memory (RLIMIT_AS would also count the address
-  space libraries merely reserve: CUDA reserves far more than any limit), RLIMIT_CPU, RLIMIT_FSIZE
-  and no core files;
-- a fresh temporary working directory holding a copy of the submission, and stdin closed;
-- stdout and stderr on pipes that this process drains as they fill, keeping the first and last
-  KEEP bytes of each: a print flood neither blocks the child nor fills a disk.
+  to the group), and it dies with the checker (PR_SET_PDEATHSIG, see child);
+- a neutral working directory at start, so no file of the submission can stand in for the
+  checker's own modules (a student's simple_conv_net.py, random.py or torch.py); it moves into
+  its working directory, a fresh temporary folder holding a copy of the submission, once the
+  checker's modules are imported;
+- a wall-clock limit (here), counted from when the child says it is ready to import the
+  submission (Python and torch started; their start-up has its own, generous limit, STARTUP, so
+  a loaded machine does not eat into ``--timeout``), and resource limits it sets on itself
+  before any candidate code runs (child.lower_limits): RLIMIT_DATA for memory (RLIMIT_AS would
+  also count the address space libraries merely reserve: CUDA reserves far more than any
+  limit), RLIMIT_CPU, RLIMIT_FSIZE and no core files;
+- stdin closed; stdout and stderr on pipes that this process drains as they fill, keeping the
+  first and last KEEP bytes of each: a print flood neither blocks the child nor fills a disk.
+  A child that closes them is still waited for, until it exits or its time is up.
 
-Results come back as files the child writes one by one (see child), read here with
-``torch.load(weights_only=True)``: tensors, numbers, strings, lists and dicts, never objects.
+Two file descriptors carry what the child must not leave lying around, both closed before any
+candidate code runs: the request (an unlinked temporary file) and the secret that signs its
+records (a pipe). Results come back as files the child writes one by one into a folder beside
+its working directory, read here by :func:`.records.read`: regular files only, signed, of the
+shapes the child writes, loaded with ``torch.load(weights_only=True)`` (tensors, numbers,
+strings, lists and dicts, never objects). Anything else there makes the run "crashed: its
+results could not be read".
 
 This is isolation from accidents, not a security sandbox: the child runs as the same user, can
-read and write whatever that user can, can reach the network, and a process it starts in a new
-session escapes the group kill. Grade untrusted code inside a container (see the README).
+read and write whatever that user can, can reach the network, a process it starts in a new
+session escapes the group kill, and code that reads the child's own memory can forge its records
+(see records). Grade untrusted code inside a container (see the README).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import selectors
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from . import records
 from .targets import Target
 
 KEEP = 4096           # bytes kept from each end of stdout and stderr
 GRACE = 2.0           # seconds a child that exited may still hold its pipes open (through its own children)
+STARTUP = 120.0       # seconds a child may take to start Python and torch, before its --timeout begins
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 SIGNALS = {
@@ -52,16 +68,20 @@ SIGNALS = {
     signal.SIGILL: "illegal instruction",
     signal.SIGXCPU: "CPU time limit reached",
     signal.SIGXFSZ: "file size limit reached",
-    signal.SIGKILL: "killed from outside (the kernel's out-of-memory killer?)",
+    signal.SIGKILL: "killed from outside the checker (by the kernel's out-of-memory killer, perhaps)",
 }
 
 
 @dataclass(frozen=True)
 class Limits:
-    timeout: float = 60.0       # wall-clock seconds for the whole child
+    timeout: float = 60.0       # wall-clock seconds for the whole child, once it is ready
     memory_mb: int = 4096       # RLIMIT_DATA
     threads: int = 1            # torch / OpenMP / numba threads in the child
     file_mb: int = 1024         # RLIMIT_FSIZE: the largest file the child may write
+
+    def __post_init__(self) -> None:
+        if not (0 < self.timeout < float("inf")):
+            raise ValueError(f"Limits: expected a finite timeout > 0, got {self.timeout}")
 
     @property
     def cpu_seconds(self) -> int:
@@ -95,7 +115,6 @@ class ChildRun:
     records: dict = field(default_factory=dict)   # record name -> what the child wrote
     stdout: str = ""
     stderr: str = ""
-    output_bytes: int = 0
     seconds: float = 0.0
 
 
@@ -107,7 +126,8 @@ def _environment(threads: int) -> dict:
     return env
 
 
-LIVE: set = set()    # process groups of the children running now (see stop_all)
+LIVE: set = set()           # process groups of the children running now (see stop_all)
+STOPPING = threading.Event()   # set by stop_all: start no more children, and no more native training
 
 
 def _kill_group(pid: int) -> None:
@@ -118,83 +138,146 @@ def _kill_group(pid: int) -> None:
 
 
 def stop_all() -> None:
-    """Kill every child running now, with whatever it started (the checker is interrupted)."""
+    """Kill every child running now, with whatever it started, and start no more (the checker is stopped)."""
+    STOPPING.set()
     for pid in list(LIVE):
         _kill_group(pid)
 
 
-def _drain(process: subprocess.Popen, timeout: float) -> tuple[bool, Capture, Capture]:
-    """Read the child's stdout and stderr until both close; True if the wall-clock limit stopped it."""
-    captures = {"stdout": Capture(), "stderr": Capture()}
+@dataclass
+class Drained:
+    """What the child printed, and whether this process had to kill it."""
+
+    stdout: Capture
+    stderr: Capture
+    timed_out: bool = False     # it was still running when its time was up
+    ready: bool = False         # it said it was ready to import the submission
+
+
+def _drain(process: subprocess.Popen, ready_pipe: int, timeout: float) -> Drained:
+    """Read the child's stdout and stderr, and its ready signal, until it exits (its pipes closed or not) or its
+    time is up: STARTUP to be ready, then ``timeout``."""
+    drained = Drained(Capture(), Capture())
     selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ, "stdout")
-    selector.register(process.stderr, selectors.EVENT_READ, "stderr")
-    deadline, exited = time.monotonic() + timeout, False
-    timed_out = False
-    while selector.get_map():
+    selector.register(process.stdout, selectors.EVENT_READ, drained.stdout)
+    selector.register(process.stderr, selectors.EVENT_READ, drained.stderr)
+    selector.register(ready_pipe, selectors.EVENT_READ, None)
+    deadline, exited = time.monotonic() + STARTUP, False
+    while True:
         if not exited and process.poll() is not None:
             exited, deadline = True, min(deadline, time.monotonic() + GRACE)
+        if exited and not selector.get_map():
+            break
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            timed_out = not exited
+            drained.timed_out = not exited
             break
+        if not selector.get_map():    # both pipes closed, the child still running: wait for it to exit
+            time.sleep(min(remaining, 0.05))
+            continue
         for key, _ in selector.select(timeout=min(remaining, 0.25)):
-            chunk = os.read(key.fileobj.fileno(), 1 << 16)
-            if chunk:
-                captures[key.data].add(chunk)
-            else:
+            chunk = os.read(key.fd, 1 << 16)
+            if not chunk:
                 selector.unregister(key.fileobj)
+            elif key.data is not None:
+                key.data.add(chunk)
+            elif not drained.ready:
+                drained.ready, deadline = True, time.monotonic() + timeout
     selector.close()
     _kill_group(process.pid)  # a timeout, or whatever the child left running
     process.wait()
-    return timed_out, captures["stdout"], captures["stderr"]
+    return drained
 
 
-def _load_records(results: Path) -> dict:
-    return {path.stem: torch.load(path, weights_only=True) for path in sorted(results.glob("*.pt"))}
-
-
-def _crash_reason(returncode: int) -> str:
+def _crash_reason(returncode: int, stderr: str) -> str:
+    """Why a child that ended by itself did not finish: its signal, or its exit code and last line on stderr."""
     if returncode < 0:
         number = -returncode
         name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
         return f"killed by {name}: {SIGNALS.get(number, 'a signal')}"
-    return (f"the process ended with exit code {returncode} before finishing its calls "
-            f"(os._exit, or sys.exit where it cannot be caught?)")
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    said = f"its last line on stderr: {lines[-1][:300]!r}" if lines else "it wrote nothing on stderr"
+    return f"the process ended with exit code {returncode} before finishing its calls; {said}"
+
+
+def _command(limits: Limits, root: Path, fds: dict) -> list[str]:
+    """``python -P -m simple_conv_net.check.child ...``: -P (Python 3.11+) keeps the working directory off
+    sys.path, which the neutral start directory does on older ones."""
+    safe_path = ["-P"] if sys.version_info >= (3, 11) else []
+    return [sys.executable, *safe_path, "-m", "simple_conv_net.check.child", "--work", str(root / "work"),
+            "--results", str(root / "results"),
+            *(item for name, fd in fds.items() for item in (f"--{name}-fd", str(fd))),
+            "--parent", str(os.getpid()), "--memory-mb", str(limits.memory_mb),
+            "--cpu-seconds", str(limits.cpu_seconds), "--file-mb", str(limits.file_mb)]
+
+
+def _pipe_holding(data: bytes) -> int:
+    """The read end of a pipe that holds ``data`` (small: it must fit the pipe's buffer) and then ends."""
+    read, write = os.pipe()
+    os.write(write, data)
+    os.close(write)
+    return read
+
+
+def _start(limits: Limits, root: Path, request_fd: int, secret: bytes):
+    """(the child, the read end of its ready pipe), its other descriptors handed over and closed here."""
+    ready, ready_write = os.pipe()
+    fds = {"request": request_fd, "secret": _pipe_holding(secret), "ready": ready_write}
+    try:
+        process = subprocess.Popen(_command(limits, root, fds), cwd=root, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                   pass_fds=list(fds.values()), env=_environment(limits.threads))
+    except BaseException:
+        os.close(ready)
+        raise
+    finally:
+        for name in ("secret", "ready"):
+            os.close(fds[name])
+    LIVE.add(process.pid)
+    if STOPPING.is_set():     # stopped while it started
+        _kill_group(process.pid)
+    return process, ready
 
 
 def run_child(mode: str, request: dict, target: Target, limits: Limits) -> ChildRun:
     """Start a child on ``request`` (a dict of tensors and plain data), wait for it within ``limits``."""
-    root = Path(tempfile.mkdtemp(prefix="simple-conv-net-check-"))
+    if STOPPING.is_set():
+        return ChildRun("crashed", "not started: the checker is stopping")
+    root = Path(tempfile.mkdtemp(prefix="simple-conv-net-check-"))   # the neutral start directory
+    secret = secrets.token_bytes(records.SECRET_BYTES)
     try:
-        work, results = root / "work", root / "results"
-        target.copy_into(work)
-        results.mkdir()
-        torch.save(dict(request, mode=mode, target=target.request()), root / "request.pt")
-        command = [sys.executable, "-m", "simple_conv_net.check.child", str(root / "request.pt"), str(results),
-                   "--memory-mb", str(limits.memory_mb), "--cpu-seconds", str(limits.cpu_seconds),
-                   "--file-mb", str(limits.file_mb)]
-        start = time.monotonic()
-        process = subprocess.Popen(command, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, start_new_session=True, env=_environment(limits.threads))
-        LIVE.add(process.pid)
+        target.copy_into(root / "work")
+        (root / "results").mkdir()
+        with tempfile.TemporaryFile() as request_file:    # unlinked: the child has it as a descriptor only
+            torch.save(dict(request, mode=mode, target=target.request()), request_file)
+            request_file.seek(0)
+            start = time.monotonic()
+            process, ready = _start(limits, root, request_file.fileno(), secret)
         try:
-            timed_out, stdout, stderr = _drain(process, limits.timeout)
+            drained = _drain(process, ready, limits.timeout)
+        except BaseException:     # Ctrl-C or SIGTERM while it runs: it ends with us
+            _kill_group(process.pid)
+            process.wait()
+            raise
         finally:
             LIVE.discard(process.pid)
-        seconds = time.monotonic() - start
-        run = ChildRun("finished", None, stdout=stdout.text(), stderr=stderr.text(),
-                       output_bytes=stdout.total + stderr.total, seconds=seconds)
-        try:
-            run.records = _load_records(results)
-        except Exception as error:  # noqa: BLE001 - a file the candidate wrote over, or a half-written one
-            run.outcome, run.reason = "crashed", f"its results could not be read ({type(error).__name__}: {error})"
+            os.close(ready)
+        run = ChildRun("finished", None, stdout=drained.stdout.text(), stderr=drained.stderr.text(),
+                       seconds=time.monotonic() - start)
+        if STOPPING.is_set():
+            run.outcome, run.reason = "crashed", "stopped: the checker was interrupted"
             return run
-        if timed_out:
+        try:
+            run.records = records.read(root / "results", secret)
+        except (records.Unreadable, OSError) as error:
+            run.outcome, run.reason = "crashed", f"its results could not be read: {error}"
+            return run
+        if drained.timed_out:
             run.outcome = "timeout"
-            run.reason = f"did not finish in {limits.timeout:g} s: stopped, with every process it started"
+            run.reason = (f"did not finish in {limits.timeout:g} s: stopped, with every process it started"
+                          if drained.ready else f"did not start in {STARTUP:g} s (Python and torch): stopped")
         elif "done" not in run.records:
-            run.outcome, run.reason = "crashed", _crash_reason(process.returncode)
+            run.outcome, run.reason = "crashed", _crash_reason(process.returncode, drained.stderr.text())
         return run
     finally:
         shutil.rmtree(root, ignore_errors=True)

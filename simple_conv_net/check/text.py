@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def number(x) -> str:
     return f"{x:.3g}" if isinstance(x, float) else str(x)
@@ -30,3 +32,20 @@ def evidence(result) -> str:
         return ""
     position, ours, theirs = result.first
     return f"; first differing entry {at(position)}: {number(ours)} where native gives {number(theirs)}"
+
+
+def where(frames: str) -> str:
+    """Where in the candidate's code a traceback ends: its last frame outside the checker, torch and
+    importlib, with the code line."""
+    lines = frames.splitlines()
+    found = ""
+    for i, line in enumerate(lines):
+        match = re.match(r'\s*File "([^"]+)", line (\d+)(?:, in (\S+))?', line)
+        if not match or "simple_conv_net/check" in match.group(1) or "/torch/" in match.group(1) \
+                or match.group(1).startswith("<"):
+            continue
+        following = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        code = "" if following.startswith("File ") or not following else f": {following}"
+        within = f", in {match.group(3)}" if match.group(3) else ""
+        found = f" (at {match.group(1).rsplit('/', 1)[-1]} line {match.group(2)}{within}{code})"
+    return found

@@ -5,7 +5,10 @@ same MNIST batches (the first ``steps`` of epoch 0, batch 64, shuffled by the se
 the homework's lr 0.01 and momentum 0.5. The candidate's net runs in a child
 (:func:`train_in_child`, with the wall-clock limit); native's runs here, in the checker's own
 process. Each reports its loss at every step and its accuracy on the first ``test_samples`` MNIST
-test images. The handout form trains with the five vector functions (log_softmax and the loss
+test images, measured at the training batch size (the last batch padded with copies of an image
+whose predictions are not counted), so a net whose functions take only batch 64 is measured too;
+one more forward pass at another batch size then shows whether the batch size is hard-coded, a
+note of its own. The handout form trains with the five vector functions (log_softmax and the loss
 are native, as in the homework's training script); the functional form with the module's ops,
 native ones where it has none.
 
@@ -28,12 +31,15 @@ from .. import data
 from ..backends import NATIVE, Ops
 from ..model import SimpleConvNet
 from .analysis import Check, FunctionResult
-from .text import first_line
+from .runner import describe_error
+from .text import error_text, where
 
 BATCH_SIZE, LR, MOMENTUM = 64, 0.01, 0.5
 TRAIN_IMAGES = 60000
 STEPS_PER_EPOCH = math.ceil(TRAIN_IMAGES / BATCH_SIZE)
 PROGRESS_EVERY = 25
+OTHER_BATCH = 10         # the batch size of one forward pass after training: does the net run at another than 64?
+ACCURACY_PHASE = "measuring the accuracy"
 ACCURACY_SLACK = 2.0     # percentage points the candidate's test accuracy may fall below native's (1000 images: noisy)
 
 # The handout's vector functions SimpleConvNet's layers need, and the functional ops.
@@ -73,64 +79,87 @@ def batches(seed: int, steps: int, data_dir):
     return itertools.islice(data.Batches(images, labels, BATCH_SIZE, shuffle=True, seed=seed).epoch(0), steps)
 
 
-def accuracy(model, test_samples: int, data_dir) -> float:
-    images, labels = data.load_mnist("test", data_dir)
-    images, labels = images[:test_samples], labels[:test_samples]
+class Stopped(Exception):
+    """Native training ended early: the checker is stopping."""
+
+
+def accuracy(model, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Percent of ``labels`` the model predicts, in batches of BATCH_SIZE; the last is padded with copies of its
+    first image, whose predictions are not counted (SimpleConvNet treats each sample on its own)."""
     correct = 0
     with torch.no_grad():
-        for start in range(0, len(labels), 1000):
-            output = model(images[start:start + 1000])
-            correct += int((output.argmax(1) == labels[start:start + 1000]).sum())
+        for start in range(0, len(labels), BATCH_SIZE):
+            batch = images[start:start + BATCH_SIZE]
+            real = len(batch)
+            padded = torch.cat([batch, batch[:1].expand(BATCH_SIZE - real, *batch.shape[1:])])
+            correct += int((model(padded)[:real].argmax(1) == labels[start:start + real]).sum())
     return 100.0 * correct / len(labels)
 
 
-def train(ops: Ops, request: dict, progress=None) -> dict:
-    """SGD steps of SimpleConvNet with ``ops`` from the request's state; losses, step seconds, accuracy."""
+def train(ops: Ops, request: dict, run: dict | None = None, progress=None, stop=None) -> dict:
+    """SGD steps of SimpleConvNet with ``ops`` from the request's state, its accuracy, then one forward pass at
+    OTHER_BATCH. ``run`` is filled as it goes: "losses" and "seconds" at every step, then "accuracy",
+    "test_samples" and "state", and "other_batch" (the error there, if any); while it runs, "phase" says what it
+    is doing, so an error is reported where it happened. ``progress()`` is called every PROGRESS_EVERY steps;
+    ``stop()``, if given, before every step (True: Stopped)."""
+    run = {"losses": [], "seconds": []} if run is None else run
+    run["phase"] = "building the net"
     model = SimpleConvNet("torch")
     model.load_state_dict(request["state"])
     model.ops = ops
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    losses, seconds = [], []
     for step, (x, target) in enumerate(batches(request["seed"], request["steps"], request["data_dir"])):
+        if stop is not None and stop():
+            raise Stopped("native training stopped: the checker is stopping")
+        run["phase"] = f"training step {step + 1}"
         start = time.perf_counter()
         optimizer.zero_grad()
         loss = model.loss(model(x), target)
         loss.backward()
         optimizer.step()
-        seconds.append(time.perf_counter() - start)
-        losses.append(float(loss.detach()))
+        run["seconds"].append(time.perf_counter() - start)
+        run["losses"].append(float(loss.detach()))
         if progress and (step + 1) % PROGRESS_EVERY == 0:
-            progress({"losses": list(losses), "seconds": list(seconds)})
-    return {"losses": losses, "seconds": seconds, "test_samples": request["test_samples"],
-            "accuracy": accuracy(model, request["test_samples"], request["data_dir"]),
-            "state": {name: value.detach().clone() for name, value in model.state_dict().items()}}
+            progress()
+    run["phase"] = ACCURACY_PHASE
+    images, labels = data.load_mnist("test", request["data_dir"])
+    images, labels = images[:request["test_samples"]], labels[:request["test_samples"]]
+    run["accuracy"], run["test_samples"] = accuracy(model, images, labels), len(labels)
+    run["state"] = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    run["phase"] = f"a forward pass at batch {OTHER_BATCH}"
+    try:
+        with torch.no_grad():
+            model(images[:OTHER_BATCH])
+    except BaseException as error:  # noqa: BLE001 - candidate code
+        run["other_batch"] = describe_error(error, run["phase"])
+    del run["phase"]
+    return run
 
 
 def train_in_child(module, request: dict, write) -> None:
     """The child's side: train with the candidate's functions, writing progress as it goes."""
-    from .runner import describe_error
-
     ops = handout_ops(module, request["with_device"]) if request["form"] == "handout" else functional_ops(module)
-    progress = {"losses": [], "seconds": []}
+    run = {"losses": [], "seconds": []}
 
-    def keep(state):
-        progress.update(state)
-        write("train-progress", state)
+    def progress():
+        write("train-progress", {"losses": list(run["losses"]), "seconds": list(run["seconds"])})
 
     try:
-        write("train", train(ops, request, keep))
+        train(ops, request, run, progress)
     except BaseException as error:  # noqa: BLE001 - candidate code
-        write("train", dict(progress, error=describe_error(error, f"training step {len(progress['losses']) + 1}")))
+        run["error"] = describe_error(error, run.pop("phase"))
+    write("train", run)
 
 
 _NATIVE_RUNS = {}
 
 
-def native_run(request: dict) -> dict:
-    """Native PyTorch's run for the same request (cached: every submission of a batch shares it)."""
+def native_run(request: dict, stop=None) -> dict:
+    """Native PyTorch's run for the same request (cached: every submission of a batch shares it); ``stop`` as
+    for :func:`train`."""
     key = (request["seed"], request["steps"], request["data_dir"], request["test_samples"])
     if key not in _NATIVE_RUNS:
-        _NATIVE_RUNS[key] = dict(train(NATIVE, request), initial=request["state"])
+        _NATIVE_RUNS[key] = dict(train(NATIVE, request, stop=stop), initial=request["state"])
     return _NATIVE_RUNS[key]
 
 
@@ -226,8 +255,9 @@ def analyse_training(records: dict, native: dict | None, estimates: dict, form: 
         return FunctionResult("training", status, checks + timings, diagnoses=[why])
     losses, steps, error = run["losses"], len(native["losses"]), run.get("error")
     finite = all(math.isfinite(x) for x in losses)
-    if error:
-        runs = Check("train runs", False, f"{error['phase']} raised {error['type']}: {first_line(error['message'])}")
+    raised = error and f"{error['phase']} raised {error_text(error)}{where(error['traceback'])}"
+    if error and error["phase"] != ACCURACY_PHASE:
+        runs = Check("train runs", False, raised)
     elif len(losses) < steps:
         runs = Check("train runs", False, f"stopped after {len(losses)} of {steps} steps: {reason}")
     else:
@@ -239,13 +269,20 @@ def analyse_training(records: dict, native: dict | None, estimates: dict, form: 
     if "accuracy" in run:
         accurate = Check("train accuracy", run["accuracy"] >= native["accuracy"] - ACCURACY_SLACK,
                          f"{run['accuracy']:.1f}% on the first {run['test_samples']} test images after {len(losses)} "
-                         f"steps; native {native['accuracy']:.1f}% (at most {ACCURACY_SLACK:g} points below passes)")
+                         f"steps (batch {BATCH_SIZE}); native {native['accuracy']:.1f}% (at most {ACCURACY_SLACK:g} "
+                         f"points below passes)")
     else:
-        accurate = Check("train accuracy", False, "not measured: training did not finish")
+        accurate = Check("train accuracy", False, raised if error and error["phase"] == ACCURACY_PHASE
+                         else "not measured: training did not finish")
     checks = [runs, falls, _learned(run, native["initial"]), accurate] + timings
     result = FunctionResult("training", outcome if outcome != "finished" else
                             ("pass" if all(c.passed for c in checks) else "fail"), checks,
                             diagnoses=[c.detail for c in checks if not c.passed], seconds=sum(run.get("seconds", [])))
+    if run.get("other_batch"):
+        error = run["other_batch"]
+        result.notes.append(f"the net runs at batch {BATCH_SIZE} but not at {OTHER_BATCH}: {error['phase']} raises "
+                            f"{error_text(error)}{where(error['traceback'])}: the batch size hard-coded in a layer "
+                            f"function? (its accuracy was measured at batch {BATCH_SIZE})")
     if run.get("seconds") and native.get("seconds"):
         result.notes.append(f"measured training step: {statistics.median(run['seconds']) * 1e3:.3g} ms (median), "
                             f"native {statistics.median(native['seconds']) * 1e3:.3g} ms in the checker's process")
