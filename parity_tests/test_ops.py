@@ -72,7 +72,7 @@ def test_vector_ops_in_blocks_of_images(monkeypatch, padding):
     """vector conv2d and max_pool2d work a block of images at a time; with blocks of two images (conv2d's
     columns) and of six (max_pool2d's input) the batch of seven spans several, the last one short, and every
     gradient still matches."""
-    monkeypatch.setattr(vector_conv2d, "BLOCK_ENTRIES", 400)
+    monkeypatch.setattr(vector_conv2d, "block_entries", lambda: 400)
     ops = get_ops("vector")
     x, w, b = random(7, 2, 6, 5, dtype=torch.float64, seed=1), random(3, 2, 3, 2, dtype=torch.float64, seed=2), \
         random(3, dtype=torch.float64, seed=3)
@@ -91,7 +91,7 @@ def test_conv2d_forward_by_shifted_rows(monkeypatch, case):
     case, whatever the rule would pick: on a non-contiguous input with an infinite value (it lands only in
     the cropped entries of some outputs), in blocks of about two images, with and without bias."""
     n, c_in, h, w, c_out, k_h, k_w, _, padding = case
-    monkeypatch.setattr(vector_conv2d, "BLOCK_ENTRIES", 2 * c_in * k_w * (h + 2 * padding) * (w + 2 * padding))
+    monkeypatch.setattr(vector_conv2d, "block_entries", lambda: 2 * c_in * k_w * (h + 2 * padding) * (w + 2 * padding))
     x = random(w, c_in, h, 2 * n + 1, dtype=torch.float64, seed=1).permute(3, 1, 2, 0)  # [2n + 1, C_in, H, W]
     x[0, 0, min(1, h - 1), 0] = float("inf")
     weight = random(c_out, c_in, k_h, k_w, dtype=torch.float64, seed=2)

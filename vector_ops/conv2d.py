@@ -23,9 +23,16 @@ import torch
 
 from simple_conv_net.functions import Kernels, Window, conv2d_op
 
-# Entries per block of images (of the columns here, of the input in max pooling): 2**17 float32
-# entries are 512 KiB, a quarter of a 2 MiB L2 cache.
-BLOCK_ENTRIES = 2**17
+# Entries per block of images and per intra-op thread (of the columns here, of the input in max pooling):
+# 2**17 float32 entries are 512 KiB, a quarter of a 2 MiB L2 cache, and each thread works on its share
+# of a block in its own core's L2. A block of one thread's size would leave the others idle in most of a
+# block's passes: ATen runs an elementwise pass of fewer than 32768 entries on one thread.
+BLOCK_ENTRIES_PER_THREAD = 2**17
+
+
+def block_entries() -> int:
+    """The entries of one block of images: BLOCK_ENTRIES_PER_THREAD for each intra-op thread."""
+    return BLOCK_ENTRIES_PER_THREAD * torch.get_num_threads()
 
 
 def pad2d(x, p_h, p_w, value=0.0):
@@ -84,7 +91,7 @@ def source_positions(g: Window, device) -> torch.Tensor:
 
 
 def image_blocks(n: int, per_image: int):
-    """slice(first, last + 1) of consecutive blocks of the n images, each holding at most BLOCK_ENTRIES
+    """slice(first, last + 1) of consecutive blocks of the n images, each holding at most block_entries()
     entries of ``per_image`` entries each (at least one image per block).
 
     One block of all n in a traced graph (torch.compile, torch.export): there n is a symbol, blocks
@@ -92,12 +99,12 @@ def image_blocks(n: int, per_image: int):
     """
     if torch.compiler.is_compiling():
         return [slice(0, n)]
-    size = max(1, BLOCK_ENTRIES // max(per_image, 1))
+    size = max(1, block_entries() // max(per_image, 1))
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
 
 def column_blocks(g: Window):
-    """(slice of the images, the Window of that block) for blocks whose columns fit BLOCK_ENTRIES."""
+    """(slice of the images, the Window of that block) for blocks whose columns fit block_entries()."""
     per_image = g.c_in * g.k_h * g.k_w * g.h_out * g.w_out
     return [(images, g._replace(n=images.stop - images.start)) for images in image_blocks(g.n, per_image)]
 
