@@ -49,6 +49,8 @@ TAPS = 5
 BLOCK = 4
 # The weight gradient's fast path sums over the batch in chunks: one task reads at most this many bytes of each.
 CHUNK_BYTES = 2**19
+# Values in a vector register (8 float32 in AVX2's 256 bits): the weight gradient's wide rows are padded to a multiple.
+LANES = 8
 
 
 @jit(parallel=False)
@@ -282,10 +284,12 @@ def conv2d_weight_grad_rows(delta, a, dw, s_h, s_w, p_h, p_w):
     c_out, _, k_h, _ = dw.shape
     h_out, w_out = delta.shape[2], delta.shape[3]
     span = (h_out - 1) * width + w_out
-    x = a.reshape(n_batch, c_in, h * width)
+    plane = h * width
+    x = a.reshape(-1)                                  # x[(n*C_in + ci)*plane + p] = a[n, ci, p // W, p % W]
     blocks = (c_out + BLOCK - 1) // BLOCK
-    d = widened(delta, width, 0, span, blocks * BLOCK)  # [N, C_out rounded up to BLOCK, span]
-    most = samples_per_chunk(h * width, span, a.itemsize)
+    lanes = (span + LANES - 1) // LANES * LANES        # span rounded up to whole vectors
+    d = widened(delta, width, 0, lanes, blocks * BLOCK)  # [N, C_out rounded up to BLOCK, lanes]
+    most = samples_per_chunk(plane, lanes, a.itemsize)
     chunks = (n_batch + most - 1) // most
     per_chunk = (n_batch + chunks - 1) // chunks       # chunks of equal size (the last may be smaller)
     tasks = blocks * c_in * k_h
@@ -304,9 +308,11 @@ def conv2d_weight_grad_rows(delta, a, dw, s_h, s_w, p_h, p_w):
         s20 = zero; s21 = zero; s22 = zero; s23 = zero; s24 = zero
         s30 = zero; s31 = zero; s32 = zero; s33 = zero; s34 = zero
         for n in range(chunk * per_chunk, min(n_batch, (chunk + 1) * per_chunk)):
-            for q in range(span):
-                x0 = x[at(n), ci, at(row + q)]; x1 = x[at(n), ci, at(row + q + 1)]; x2 = x[at(n), ci, at(row + q + 2)]
-                x3 = x[at(n), ci, at(row + q + 3)]; x4 = x[at(n), ci, at(row + q + 4)]
+            start = (n * c_in + ci) * plane + row          # x[start + q + j] = a[n, ci, m + i, l + j]
+            # the positions q >= span read on into the next plane (d is zero there), except in the last
+            for q in range(min(lanes, x.size - (TAPS - 1) - start)):
+                x0 = x[at(start + q)]; x1 = x[at(start + q + 1)]; x2 = x[at(start + q + 2)]
+                x3 = x[at(start + q + 3)]; x4 = x[at(start + q + 4)]
                 d0 = d[at(n), co, q]; d1 = d[at(n), co + 1, q]; d2 = d[at(n), co + 2, q]; d3 = d[at(n), co + 3, q]
                 # dL/dw[co,ci,i,j] += delta[n,co,m,l] * a[n,ci,m+i,l+j], filters co..co+3, taps j = 0..4
                 s00 += d0 * x0; s01 += d0 * x1; s02 += d0 * x2; s03 += d0 * x3; s04 += d0 * x4
