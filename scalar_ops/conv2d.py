@@ -47,6 +47,10 @@ from simple_conv_net.functions import Kernels, Window, conv2d_op
 # The fast path's shape: kernel rows of TAPS taps, channels in blocks of BLOCK (see the module doc).
 TAPS = 5
 BLOCK = 4
+# The weight gradient's fast path sums over the batch in chunks: one task reads at most this many bytes of each.
+CHUNK_BYTES = 2**19
+# Values in a vector register (8 float32 in AVX2's 256 bits): the weight gradient's wide rows are padded to a multiple.
+LANES = 8
 
 
 @jit(parallel=False)
@@ -255,6 +259,14 @@ def conv2d_forward_rows(a, w, b, z, s_h, s_w, p_h, p_w):
                     z[n, co + r, m, l] = acc[r, m * width + l] + bias       # + b[co] (eq. 1)
 
 
+@jit(parallel=False)
+def samples_per_chunk(plane, span, itemsize):
+    """How many samples the weight gradient's fast path takes at a time: as many as keep what one
+    task reads of them, an input plane (plane values) and BLOCK wide delta rows (span values each),
+    within CHUNK_BYTES (at least one sample)."""
+    return max(1, CHUNK_BYTES // (itemsize * (plane + BLOCK * span)))
+
+
 @jit(fastmath=True)
 def conv2d_weight_grad_rows(delta, a, dw, s_h, s_w, p_h, p_w):
     """dL/dw on the wide rows: twenty sums at once, four filters by a kernel row's five taps.
@@ -262,19 +274,31 @@ def conv2d_weight_grad_rows(delta, a, dw, s_h, s_w, p_h, p_w):
     dL/dw[co,ci,i,j] = sum_{n, q} d[n, co, q] * x[n, ci, q + i*W + j], with d = delta on the wide
     rows, zero at the dropped positions; so those add 0 * x, which is 0 only for a finite x: the
     glue takes this path for a finite input only.
+
+    The sum over n is split into chunks of samples (:func:`samples_per_chunk`: small enough to stay
+    in a core's cache while the tasks (filter block, ci, i) of that chunk read them, where the whole
+    batch would be read from memory once per task); each chunk's partial sums are kept apart and
+    added up at the end in chunk order, the same order for any number of threads. ``at(n)``: n >= 0.
     """
     n_batch, c_in, h, width = a.shape
     c_out, _, k_h, _ = dw.shape
     h_out, w_out = delta.shape[2], delta.shape[3]
     span = (h_out - 1) * width + w_out
-    x = a.reshape(n_batch, c_in, h * width)
+    plane = h * width
+    x = a.reshape(-1)                                  # x[(n*C_in + ci)*plane + p] = a[n, ci, p // W, p % W]
     blocks = (c_out + BLOCK - 1) // BLOCK
-    d = widened(delta, width, 0, span, blocks * BLOCK)  # [N, C_out rounded up to BLOCK, span]
-    sums = np.empty((blocks * BLOCK, c_in, k_h, TAPS), dw.dtype)
-    # sums[co:co+4, ci, i] is written by one thread only: prange over (block of four filters, ci, i),
-    # never over n (the sum over n runs inside the thread).
-    for t in prange(blocks * c_in * k_h):
-        co = BLOCK * (t // (c_in * k_h))
+    lanes = (span + LANES - 1) // LANES * LANES        # span rounded up to whole vectors
+    d = widened(delta, width, 0, lanes, blocks * BLOCK)  # [N, C_out rounded up to BLOCK, lanes]
+    most = samples_per_chunk(plane, lanes, a.itemsize)
+    chunks = (n_batch + most - 1) // most
+    per_chunk = (n_batch + chunks - 1) // chunks       # chunks of equal size (the last may be smaller)
+    tasks = blocks * c_in * k_h
+    sums = np.empty((chunks, blocks * BLOCK, c_in, k_h, TAPS), dw.dtype)
+    # sums[chunk, co:co+4, ci, i] is written by one thread only: prange over (chunk of samples, block of
+    # four filters, ci, i), the chunk outermost so that a thread's tasks share their samples.
+    for t in prange(chunks * tasks):
+        chunk = t // tasks
+        co = BLOCK * ((t % tasks) // (c_in * k_h))
         ci = (t // k_h) % c_in
         i = t % k_h
         row = i * width
@@ -283,21 +307,26 @@ def conv2d_weight_grad_rows(delta, a, dw, s_h, s_w, p_h, p_w):
         s10 = zero; s11 = zero; s12 = zero; s13 = zero; s14 = zero
         s20 = zero; s21 = zero; s22 = zero; s23 = zero; s24 = zero
         s30 = zero; s31 = zero; s32 = zero; s33 = zero; s34 = zero
-        for n in range(n_batch):
-            for q in range(span):
-                x0 = x[n, ci, at(row + q)]; x1 = x[n, ci, at(row + q + 1)]; x2 = x[n, ci, at(row + q + 2)]
-                x3 = x[n, ci, at(row + q + 3)]; x4 = x[n, ci, at(row + q + 4)]
-                d0 = d[n, co, q]; d1 = d[n, co + 1, q]; d2 = d[n, co + 2, q]; d3 = d[n, co + 3, q]
+        for n in range(chunk * per_chunk, min(n_batch, (chunk + 1) * per_chunk)):
+            start = (n * c_in + ci) * plane + row          # x[start + q + j] = a[n, ci, m + i, l + j]
+            # the positions q >= span read on into the next plane (d is zero there), except in the last
+            for q in range(min(lanes, x.size - (TAPS - 1) - start)):
+                x0 = x[at(start + q)]; x1 = x[at(start + q + 1)]; x2 = x[at(start + q + 2)]
+                x3 = x[at(start + q + 3)]; x4 = x[at(start + q + 4)]
+                d0 = d[at(n), co, q]; d1 = d[at(n), co + 1, q]; d2 = d[at(n), co + 2, q]; d3 = d[at(n), co + 3, q]
                 # dL/dw[co,ci,i,j] += delta[n,co,m,l] * a[n,ci,m+i,l+j], filters co..co+3, taps j = 0..4
                 s00 += d0 * x0; s01 += d0 * x1; s02 += d0 * x2; s03 += d0 * x3; s04 += d0 * x4
                 s10 += d1 * x0; s11 += d1 * x1; s12 += d1 * x2; s13 += d1 * x3; s14 += d1 * x4
                 s20 += d2 * x0; s21 += d2 * x1; s22 += d2 * x2; s23 += d2 * x3; s24 += d2 * x4
                 s30 += d3 * x0; s31 += d3 * x1; s32 += d3 * x2; s33 += d3 * x3; s34 += d3 * x4
-        sums[co, ci, i, 0] = s00; sums[co, ci, i, 1] = s01; sums[co, ci, i, 2] = s02; sums[co, ci, i, 3] = s03; sums[co, ci, i, 4] = s04
-        sums[co + 1, ci, i, 0] = s10; sums[co + 1, ci, i, 1] = s11; sums[co + 1, ci, i, 2] = s12; sums[co + 1, ci, i, 3] = s13; sums[co + 1, ci, i, 4] = s14
-        sums[co + 2, ci, i, 0] = s20; sums[co + 2, ci, i, 1] = s21; sums[co + 2, ci, i, 2] = s22; sums[co + 2, ci, i, 3] = s23; sums[co + 2, ci, i, 4] = s24
-        sums[co + 3, ci, i, 0] = s30; sums[co + 3, ci, i, 1] = s31; sums[co + 3, ci, i, 2] = s32; sums[co + 3, ci, i, 3] = s33; sums[co + 3, ci, i, 4] = s34
-    dw[:] = sums[:c_out]
+        sums[chunk, co, ci, i, 0] = s00; sums[chunk, co, ci, i, 1] = s01; sums[chunk, co, ci, i, 2] = s02; sums[chunk, co, ci, i, 3] = s03; sums[chunk, co, ci, i, 4] = s04
+        sums[chunk, co + 1, ci, i, 0] = s10; sums[chunk, co + 1, ci, i, 1] = s11; sums[chunk, co + 1, ci, i, 2] = s12; sums[chunk, co + 1, ci, i, 3] = s13; sums[chunk, co + 1, ci, i, 4] = s14
+        sums[chunk, co + 2, ci, i, 0] = s20; sums[chunk, co + 2, ci, i, 1] = s21; sums[chunk, co + 2, ci, i, 2] = s22; sums[chunk, co + 2, ci, i, 3] = s23; sums[chunk, co + 2, ci, i, 4] = s24
+        sums[chunk, co + 3, ci, i, 0] = s30; sums[chunk, co + 3, ci, i, 1] = s31; sums[chunk, co + 3, ci, i, 2] = s32; sums[chunk, co + 3, ci, i, 3] = s33; sums[chunk, co + 3, ci, i, 4] = s34
+    # dL/dw[co,ci,i,j] = the chunks' partial sums over n, added in chunk order
+    dw[:] = sums[0, :c_out]
+    for chunk in range(1, chunks):
+        dw += sums[chunk, :c_out]
 
 
 @jit(fastmath=True)

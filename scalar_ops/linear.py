@@ -15,7 +15,8 @@ The sums are the same; only the order of their terms changes (see ``FASTMATH``).
 Threads (``prange``) only ever split indices that own their outputs: the forward and the
 weight gradient split the blocks of four features j (z[:, j] and dw[j] belong to one
 thread; the sum over n in dw runs inside the thread), the input gradient splits the
-columns i of da into strips of ``TILE``.
+columns i of da into strips of equal width, at most ``TILE`` (800 columns: four strips of 200, so
+two threads get 400 each, where strips of 256 gave them 512 and 288).
 """
 
 import numpy as np
@@ -90,10 +91,12 @@ def linear_input_grad_loops(delta, w, da):
     p = w.shape[0]
     n4 = n_batch - n_batch % 4
     p4 = p - p % 4
-    # da[:, i0:i1] is written by one thread only: prange over strips of TILE columns i.
-    for ib in prange((d + TILE - 1) // TILE):
-        i0 = ib * TILE
-        i1 = min(i0 + TILE, d)
+    strips = (d + TILE - 1) // TILE
+    width = (d + strips - 1) // strips                     # strips of equal width, at most TILE
+    # da[:, i0:i1] is written by one thread only: prange over strips of columns i.
+    for ib in prange(strips):
+        i0 = ib * width
+        i1 = min(i0 + width, d)
         for n in range(n_batch):
             for i in range(i0, i1):
                 da[n, at(i)] = da.dtype.type(0)
