@@ -51,9 +51,9 @@ def dtype(request):
     return request.param
 
 
-def assert_close(name, truth, candidate, native=None, dtype=None):
+def assert_close(name, truth, candidate, native=None, dtype=None, magnitude=None):
     """Fail with the comparison when ``candidate`` does not match ``truth`` (simple_conv_net.compare's rule)."""
-    result = compare(truth, candidate, native, dtype)
+    result = compare(truth, candidate, native, dtype, magnitude)
     assert result.passed, (f"{name}: {result.problem or ''} max rel {result.max_rel:.3e} > tol {result.tolerance:.0e} "
                            f"(max abs {result.max_abs:.3e}, shape {list(result.shape)}, worst {result.worst}, "
                            f"first beyond tol {result.first})")
@@ -71,11 +71,14 @@ def _leaves(inputs, device="cpu", dtype=None):
     return [leaf(t) for t in inputs]
 
 
-def assert_same_gradients(custom_fn, native_fn, inputs, seed=12345, device="cpu", truth_fn=None):
+def assert_same_gradients(custom_fn, native_fn, inputs, seed=12345, device="cpu", truth_fn=None, bilinear=False):
     """Forward outputs and the gradients wrt every floating input agree between the two functions;
     the custom one runs on ``device``, native PyTorch on the CPU, in float64 for the truth and in
     the inputs' dtype for its own error (simple_conv_net.compare). ``truth_fn`` (default
-    ``native_fn``) makes the float64 truth, for a native function with side effects of its own."""
+    ``native_fn``) makes the float64 truth, for a native function with side effects of its own.
+    ``bilinear``: native_fn is a sum of products of its inputs (conv2d, linear), so run on their
+    absolute values, forward and back, it gives each entry's magnitude of terms: where the terms
+    cancel, the tolerance holds at their scale (simple_conv_net.compare)."""
     leaves = _leaves(inputs, device)
     twins = _leaves(inputs)
     truths = _leaves(inputs, dtype=torch.float64)
@@ -84,15 +87,28 @@ def assert_same_gradients(custom_fn, native_fn, inputs, seed=12345, device="cpu"
     true = (truth_fn or native_fn)(*truths)
     assert out.dtype == ref.dtype, f"output dtype {out.dtype} != native {ref.dtype}"
     assert out.device.type == torch.device(device).type, f"output on {out.device}, input on {device}"
-    assert_close("forward", true, out.cpu(), ref)
     grad = torch.randn(ref.shape, generator=torch.Generator().manual_seed(seed), dtype=ref.dtype)
     wrt = [i for i, t in enumerate(leaves) if isinstance(t, torch.Tensor) and t.requires_grad]
+    magnitudes = _magnitudes(native_fn, inputs, grad, wrt) if bilinear else [None] * (len(wrt) + 1)
+    assert_close("forward", true, out.cpu(), ref, magnitude=magnitudes[0])
     grads = torch.autograd.grad(out, [leaves[i] for i in wrt], grad.to(device))
     ref_grads = torch.autograd.grad(ref, [twins[i] for i in wrt], grad)
     true_grads = torch.autograd.grad(true, [truths[i] for i in wrt], grad.double())
-    for i, g, r, t in zip(wrt, grads, ref_grads, true_grads):
+    for i, g, r, t, m in zip(wrt, grads, ref_grads, true_grads, magnitudes[1:]):
         assert g.dtype == r.dtype
-        assert_close(f"grad of input {i}", t, g.cpu(), r)
+        assert_close(f"grad of input {i}", t, g.cpu(), r, magnitude=m)
+
+
+def _magnitudes(bilinear_fn, inputs, grad, wrt):
+    """[forward, then the gradient wrt each input in ``wrt``]: each entry's sum of the absolute values of
+    the terms it adds up, in float64 - the bilinear function of the inputs' absolute values, and its
+    gradients for the upstream gradient's absolute values."""
+    absolute = [t.abs() if isinstance(t, torch.Tensor) else t for t in _leaves(inputs, dtype=torch.float64)]
+    for t in absolute:
+        if isinstance(t, torch.Tensor):
+            t.requires_grad_()
+    out = bilinear_fn(*absolute)
+    return [out.detach(), *torch.autograd.grad(out, [absolute[i] for i in wrt], grad.double().abs())]
 
 
 @contextmanager

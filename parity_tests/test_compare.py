@@ -71,6 +71,25 @@ def test_overflow_is_the_dtype_s_and_must_be_reproduced_not_excused():
     assert not compare(sums.double().sum().reshape(1), torch.tensor([0.0]), in_order.reshape(1)).passed
 
 
+def test_cancelling_terms_are_judged_at_their_own_scale():
+    """A conv output of -0.0043 from terms of size 1 (found by the thorough property run): vector's
+    float32 sum is 1.6e-7 off, 3.8e-5 of the result but 3e-8 of the terms. Given the terms' magnitude
+    it passes; a term dropped (an index bug) fails all the same."""
+    x = torch.tensor([[[[0., 0, 2, 0, 2]], [[0., 0, 1, 2, 0]], [[0., 1, 2, 1, 0]]]])
+    w = torch.randn(1, 3, 3, 4, generator=torch.Generator().manual_seed(1))
+    b = torch.randn(1, generator=torch.Generator().manual_seed(2))
+    truth = F.conv2d(x.double(), w.double(), b.double(), (3, 2), (2, 0))
+    magnitude = F.conv2d(x.double().abs(), w.double().abs(), b.double().abs(), (3, 2), (2, 0))
+    assert magnitude.item() > 1000 * abs(truth.item())
+    rounded = truth.float() + 1.6e-7                               # a correct float32 sum, in another order
+    assert not compare(truth, rounded).passed
+    assert compare(truth, rounded, magnitude=magnitude).passed
+    dropped = truth - x.double()[0, 1, 0, 3] * w.double()[0, 1, 2, 3]  # one term left out
+    assert not compare(truth, dropped.float(), magnitude=magnitude).passed
+    assert tolerance(torch.float32, condition=1000.0) == pytest.approx(1000 * TOLERANCE[torch.float32])
+    assert tolerance(torch.float32, condition=0.5) == TOLERANCE[torch.float32]
+
+
 def test_float32_tolerance_widens_with_native_error_only():
     assert tolerance(torch.float32) == 1e-5
     assert tolerance(torch.float32, native_rel=1e-7) == 1e-5

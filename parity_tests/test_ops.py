@@ -54,7 +54,8 @@ def test_conv2d(impl, dtype, device, case, bias):
     b = random(c_out, dtype=dtype, seed=3) if bias else None
     conv2d = get_ops(impl).conv2d
     assert_same_gradients(lambda x, w, b: conv2d(x, w, b, stride, padding),
-                          lambda x, w, b: F.conv2d(x, w, b, stride, padding), [x, weight, b], device=device)
+                          lambda x, w, b: F.conv2d(x, w, b, stride, padding), [x, weight, b], device=device,
+                          bilinear=True)
 
 
 @pytest.mark.parametrize("where", ["input", "weight"])
@@ -157,7 +158,7 @@ def test_linear(impl, dtype, device, shape, out_features, bias):
     x = random(*shape, dtype=dtype)
     weight = random(out_features, shape[-1], dtype=dtype, seed=1)
     b = random(out_features, dtype=dtype, seed=2) if bias else None
-    assert_same_gradients(get_ops(impl).linear, F.linear, [x, weight, b], device=device)
+    assert_same_gradients(get_ops(impl).linear, F.linear, [x, weight, b], device=device, bilinear=True)
 
 
 def test_linear_in_tiles_of_samples(impl):
@@ -165,7 +166,7 @@ def test_linear_in_tiles_of_samples(impl):
     D = 2**16), so nine samples span three tiles, the last one a single left-over sample."""
     x, w, b = random(9, 2**16, dtype=torch.float64, seed=1), random(5, 2**16, dtype=torch.float64, seed=2), \
         random(5, dtype=torch.float64, seed=3)
-    assert_same_gradients(get_ops(impl).linear, F.linear, [x, w, b])
+    assert_same_gradients(get_ops(impl).linear, F.linear, [x, w, b], bilinear=True)
 
 
 @pytest.mark.parametrize("shape,start,end", [((2, 3, 4, 5), 1, -1), ((2, 3, 4, 5), 0, 2), ((2, 3, 4), 2, 2),

@@ -98,7 +98,8 @@ def test_conv2d_property(impl, case):
     bias = normal(case["c_out"], dtype=dtype, seed=2) if case["bias"] else None
     stride, padding, conv2d = case["stride"], case["padding"], get_ops(impl).conv2d
     assert_same_gradients(lambda x, w, b: conv2d(x, w, b, stride, padding),
-                          lambda x, w, b: F.conv2d(x, w, b, stride, padding), [x, weight, bias])
+                          lambda x, w, b: F.conv2d(x, w, b, stride, padding), [x, weight, bias],
+                          bilinear=True)
 
 
 @given(case=pool_cases())
@@ -119,7 +120,7 @@ def test_linear_property(impl, case):
     x = filled(case["shape"], case["dtype"], case["fill"])
     weight = normal(case["out"], case["shape"][1], dtype=case["dtype"], seed=1)
     bias = normal(case["out"], dtype=case["dtype"], seed=2) if case["bias"] else None
-    assert_same_gradients(get_ops(impl).linear, F.linear, [x, weight, bias])
+    assert_same_gradients(get_ops(impl).linear, F.linear, [x, weight, bias], bilinear=True)
 
 
 @given(case=matrix_cases())

@@ -32,6 +32,15 @@ The tolerance (:func:`tolerance`)
     PyTorch's own float32 result is further than that from the truth (batch 1000 and up), a candidate
     as accurate as PyTorch, within NATIVE_SLACK, passes too: no batch size flags correct code, and a
     broken op, wrong by order 1, still fails.
+
+    Cancellation: rounding errors are relative to the terms a sum adds up, not to the sum. Where the
+    terms nearly cancel (an output of 0.004 from terms of size 1), any correct summation order may be
+    1e-7 off, which is 3e-5 of the result. So where the caller gives the magnitude of the terms (for a
+    bilinear op such as conv2d or linear, the op applied to the absolute values of its inputs, each
+    entry the sum of its terms' absolute values), the tolerance applies at the larger of the two
+    scales: it is multiplied by ``condition = max|magnitude| / max|truth|`` where that exceeds 1. The
+    argument for 1e-5 is unchanged (80 units in the last place, now of the terms), and an index, sign
+    or transpose error, wrong by the size of the terms, still fails.
 """
 
 from __future__ import annotations
@@ -45,11 +54,12 @@ TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}
 NATIVE_SLACK = 4.0
 
 
-def tolerance(dtype: torch.dtype, native_rel: float | None = None) -> float:
-    """The max_rel a candidate of ``dtype`` may reach (see the module doc)."""
+def tolerance(dtype: torch.dtype, native_rel: float | None = None, condition: float = 1.0) -> float:
+    """The max_rel a candidate of ``dtype`` may reach (see the module doc); ``condition``: the terms'
+    magnitude over the truth's, where the caller knows it."""
     if dtype not in TOLERANCE:
         raise ValueError(f"compare: expected a float32 or float64 candidate, got dtype {dtype}")
-    base = TOLERANCE[dtype]
+    base = TOLERANCE[dtype] * max(1.0, condition)
     if native_rel is None or dtype == torch.float64 or not math.isfinite(native_rel):
         return base
     return max(base, NATIVE_SLACK * native_rel)
@@ -131,13 +141,25 @@ def relative_error(truth: torch.Tensor, candidate: torch.Tensor) -> float:
     return _max_rel(attainable(truth, candidate.dtype), _flat64(candidate))
 
 
+def _condition(magnitude: torch.Tensor | None, scale: float) -> float:
+    """max |magnitude| over its finite entries / the truth's scale (1 without a magnitude or a scale)."""
+    if magnitude is None or scale <= 0:
+        return 1.0
+    m = _flat64(magnitude).abs()
+    m = m[torch.isfinite(m)]
+    return m.max().item() / scale if m.numel() else 1.0
+
+
 def compare(truth: torch.Tensor, candidate: torch.Tensor, native: torch.Tensor | None = None,
-            dtype: torch.dtype | None = None) -> Comparison:
+            dtype: torch.dtype | None = None, magnitude: torch.Tensor | None = None) -> Comparison:
     """Compare ``candidate`` with ``truth`` (best in float64: see the module doc).
 
     ``native``: native PyTorch's result in the candidate's dtype, from the same inputs; its own error
     against the truth widens a float32 tolerance (see :func:`tolerance`), and where it overflowed the
     candidate must too. ``dtype``: the dtype whose tolerance applies (default: the candidate's).
+    ``magnitude``: for each entry, the sum of the absolute values of the terms it adds up (float64, the
+    truth's shape), where the caller can compute it: the tolerance then holds at the terms' scale where
+    they cancel (see the module doc).
     """
     dtype = dtype or candidate.dtype
     if tuple(truth.shape) != tuple(candidate.shape):
@@ -149,8 +171,8 @@ def compare(truth: torch.Tensor, candidate: torch.Tensor, native: torch.Tensor |
     n = None if native is None else _flat64(native)
     t, c = attainable(truth, dtype, n), _flat64(candidate)
     native_rel = None if n is None else _max_rel(t, n)
-    limit = tolerance(dtype, native_rel)
     diff, scale, unmatched = _errors(t, c)
+    limit = tolerance(dtype, native_rel, _condition(magnitude, scale))
     problem = None
     if unmatched is not None and bool(unmatched.any()):
         index = int(unmatched.byte().argmax())                # the first unmatched entry
