@@ -4,7 +4,6 @@ Together with log_softmax this is the softmax cross-entropy whose output delta i
 homework's eq. 6: dL/dz[n, k] = (softmax(z)[n, k] - onehot(t_n)[k]) / N.
 """
 
-
 from simple_conv_net.functions import Kernels, nll_loss_op
 
 

@@ -385,8 +385,8 @@ def seen_calls(calls: list[Call], records: dict, absent: str) -> list[Seen]:
     return [Seen(call, by_label.get(call.label), absent) for call in calls]
 
 
-def checks_of(function: Function, seen: list[Seen], notes: list) -> list[Check]:
-    """Every check of one function (see the module doc)."""
+def checks_of(function: Function, seen: list[Seen], notes: list, timed: dict | None = None) -> list[Check]:
+    """Every check of one function (see the module doc); ``timed``: its :func:`timing`, if already known."""
     if function.op == "im2col":
         return im2col_checks(seen)
     checks = [type_check(seen, numbers_ok=function.op == "diff_mse")]
@@ -406,7 +406,7 @@ def checks_of(function: Function, seen: list[Seen], notes: list) -> list[Check]:
         checks.append(graph_check(differentiated))
         for s in differentiated:
             checks += gradient_checks(s, notes)
-    return checks + scratch_checks(function, seen) + speed_checks(seen, timing(seen))
+    return checks + scratch_checks(function, seen) + speed_checks(seen, timing(seen) if timed is None else timed)
 
 
 def status_of(checks: list[Check], seen: list[Seen], outcome: str) -> str:
@@ -444,9 +444,9 @@ def _analyse(function: Function, calls: list[Call], records: dict, outcome: str,
         error = records["import"]["error"]
         absent = f"importing the module raised {error['type']}: {first_line(error['message'])}"
     seen = seen_calls(calls, records, absent)
-    checks = checks_of(function, seen, notes)
-    result = FunctionResult(function.name, status_of(checks, seen, outcome), checks, notes=notes,
-                            timing=timing(seen))
+    timed = timing(seen)
+    checks = checks_of(function, seen, notes, timed)
+    result = FunctionResult(function.name, status_of(checks, seen, outcome), checks, notes=notes, timing=timed)
     if "import" in records:
         result.status = "error"
     if result.status != "pass":

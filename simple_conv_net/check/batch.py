@@ -132,9 +132,7 @@ def grade_batch(folder, out, options: Options, rubric: Rubric | None, force: boo
             result, was_stored = _grade(name, path, _stored(out / name / REPORT), options, rubric, force, settings)
             skipped += was_stored
             result = outputs.rescore(result, rubric or default_rubric(result))
-            atomic_write_text(out / name / REPORT, outputs.dumps(result))
-            atomic_write_text(out / name / FEEDBACK, outputs.feedback(result))
-            atomic_write_text(out / name / GRADESCOPE, outputs.dumps(outputs.gradescope(result)))
+            outputs.write_outputs(result, out / name / REPORT, out / name / GRADESCOPE, out / name / FEEDBACK)
             reports[name] = result
             atomic_write_text(out / GRADEBOOK, gradebook(reports))
     print(f"graded {len(found) - skipped} submission(s), skipped {skipped} already graded, in "

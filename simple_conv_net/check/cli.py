@@ -22,7 +22,6 @@ import torch
 from tqdm import tqdm
 
 from ..cli import non_negative_int, positive_float, positive_int
-from ..io import atomic_write_text
 from . import report
 from .grade import Options, check
 from .plans import Settings
@@ -83,15 +82,6 @@ def options_of(args) -> Options:
     return Options(settings, Limits(args.timeout, args.memory_mb, threads), args.jobs, args.form)
 
 
-def write_outputs(result: dict, json_path=None, gradescope_path=None, feedback_path=None) -> None:
-    if json_path:
-        atomic_write_text(json_path, report.dumps(result))
-    if gradescope_path:
-        atomic_write_text(gradescope_path, report.dumps(report.gradescope(result)))
-    if feedback_path:
-        atomic_write_text(feedback_path, report.feedback(result))
-
-
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled as Ctrl-C is: the check stops its children and removes their folders, then ends."""
 
@@ -143,5 +133,5 @@ def _run(args) -> int:
               f"graded", file=sys.stderr)
         return 128 + (signal.SIGTERM if stopped else signal.SIGINT)
     print(report.card(result))
-    write_outputs(result, args.json, args.gradescope, args.feedback)
+    report.write_outputs(result, args.json, args.gradescope, args.feedback)
     return 0 if report.passed(result) else 1

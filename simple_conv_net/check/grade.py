@@ -132,11 +132,13 @@ def _plan_all(form: str, found: dict, failure, options: Options):
             if with_device is None or why:
                 results[name] = unavailable(function, calls, "error" if with_device is None else "fail", note or why)
             else:
-                work.append((function, plan(function, form, options, found[name], with_device)[0], note))
+                # the calls were planned for a function that takes the device; plan again only if it does not
+                work.append((function, calls if with_device else plan(function, form, options, found[name], False)[0],
+                             note))
     return results, work, styles
 
 
-def check(target: Target, options: Options, rubric: Rubric | str | None = None, progress=None) -> dict:
+def check(target: Target, options: Options, rubric: Rubric | None = None, progress=None) -> dict:
     """Check every function of ``target``; the report (see :mod:`.report`), scored with ``rubric``."""
     start = time.monotonic()
     sandbox.STOPPING.clear()
@@ -175,7 +177,7 @@ def check(target: Target, options: Options, rubric: Rubric | str | None = None, 
               "epoch": estimates, "notes": _notes(options),
               "seconds": round(time.monotonic() - start, 1), "import_output": import_output,
               "settings": settings_record(options), "fingerprint": target.fingerprint()}
-    return rescore(report, load(rubric) if isinstance(rubric, str) else rubric or default_rubric(report))
+    return rescore(report, rubric or default_rubric(report))
 
 
 def _notes(options: Options) -> list[str]:

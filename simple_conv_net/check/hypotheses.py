@@ -18,6 +18,7 @@ from typing import Callable, NamedTuple
 import torch.nn.functional as F
 
 from .forms import native_call
+from .text import pair
 
 
 class Hypothesis(NamedTuple):
@@ -71,14 +72,10 @@ def _shifted(op: str, dy: int, dx: int):
     return predict
 
 
-def _pair(value) -> tuple:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
 def _nudged(op: str, option: str, delta: int, minimum: int):
     def predict(inputs, options):
         default = options.get("kernel_size") if option == "stride" and options.get("stride") is None else None
-        values = tuple(v + delta for v in _pair(options.get(option) if default is None else default))
+        values = tuple(v + delta for v in pair(options.get(option) if default is None else default))
         if min(values) < minimum:
             return None
         try:

@@ -12,34 +12,31 @@ import torch
 import torch.nn.functional as F
 
 from ..compare import compare
-from .text import number
+from .text import number, pair
 
 
-def _window_view(tensor: torch.Tensor, options: dict, pad_value: float):
-    """[N*C, K_h*K_w, L]: every pooling window of ``tensor`` [N, C, H, W], padded with ``pad_value``."""
-    kernel = options["kernel_size"]
-    kernel = tuple(kernel) if isinstance(kernel, (tuple, list)) else (kernel, kernel)
-    stride = options.get("stride") or kernel
-    stride = tuple(stride) if isinstance(stride, (tuple, list)) else (stride, stride)
-    padding = options.get("padding", 0)
-    padding = tuple(padding) if isinstance(padding, (tuple, list)) else (padding, padding)
+def _window_view(tensor: torch.Tensor, options: dict, pad_value: float) -> torch.Tensor | None:
+    """[N*C, K_h*K_w, L]: every pooling window of ``tensor`` [N, C, H, W], padded with ``pad_value``;
+    None for overlapping windows (an input element belongs to several)."""
+    kernel = pair(options["kernel_size"])
+    stride = pair(options.get("stride") or kernel)
+    padding = pair(options.get("padding", 0))
     if stride[0] < kernel[0] or stride[1] < kernel[1]:
-        return None   # overlapping windows: an input element belongs to several
+        return None
     n, c, h, w = tensor.shape
     padded = F.pad(tensor.reshape(n * c, 1, h, w), (padding[1], padding[1], padding[0], padding[0]),
                    value=pad_value)
-    return F.unfold(padded, kernel, stride=stride), (n, c, h, w, padded.shape[2:], kernel, stride, padding)
+    return F.unfold(padded, kernel, stride=stride)
 
 
 def _tie_note(s, name: str, grad: torch.Tensor) -> str | None:
     """Max pooling: the candidate's gradient is a valid subgradient that differs from native's at ties only."""
     x = s.call.inputs["input"].double()
-    views = _window_view(x, s.call.options, float("-inf"))
-    if views is None or grad.shape != x.shape:
+    windows = _window_view(x, s.call.options, float("-inf"))
+    if windows is None or grad.shape != x.shape:
         return None
-    windows, _ = views
-    ours, _ = _window_view(grad.double(), s.call.options, 0.0)
-    truth, _ = _window_view(s.truth.exact.grads[name], s.call.options, 0.0)
+    ours = _window_view(grad.double(), s.call.options, 0.0)
+    truth = _window_view(s.truth.exact.grads[name], s.call.options, 0.0)
     is_max = windows == windows.max(1, keepdim=True).values
     upstream = truth.sum(1, keepdim=True)                 # each window's upstream gradient
     ties = is_max.sum(1) > 1

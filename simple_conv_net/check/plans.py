@@ -186,8 +186,6 @@ LAYERS = {
     "relu": ("relu", (500,), {}, None),
     "fc2": ("linear", (500,), {}, "fc2"),
 }
-OP_LAYERS = {"conv2d": ("conv",), "max_pool2d": ("pool",), "flatten": ("reshape",), "linear": ("fc1", "fc2"),
-             "relu": ("relu",)}
 
 
 def _layer_call(layer: str, case: str, n: int, stuff: Material, draw: Draw, with_device: bool) -> Call:
@@ -208,7 +206,7 @@ def _layer_call(layer: str, case: str, n: int, stuff: Material, draw: Draw, with
 def handout_calls(function: Function, settings: Settings, stuff: Material, with_device: bool = True) -> list[Call]:
     """The calls for one of the homework's five layer functions (see the module doc)."""
     draw = Draw(settings.seed)
-    layers = OP_LAYERS[function.op]
+    layers = MNIST_LAYERS[function.op]
     main, last = layers[0], layers[-1]       # fc: 2880->500 and 500->10
     kink = {"max_pool2d": "ties", "relu": "zeros"}.get(function.op)
     sizes = settings.scalar_batch_sizes if function.scalar else settings.batch_sizes

@@ -19,6 +19,7 @@ from dataclasses import asdict
 import torch
 
 from ..compare import NATIVE_SLACK, TOLERANCE
+from ..io import atomic_write_text
 from .analysis import FunctionResult
 from .rubric import Rubric, score
 
@@ -154,3 +155,14 @@ def gradescope(report: dict) -> dict:
 
 def dumps(document: dict) -> str:
     return json.dumps(document, indent=2) + "\n"
+
+
+def write_outputs(result: dict, json_path=None, gradescope_path=None, feedback_path=None) -> None:
+    """The report as JSON, as Gradescope's results.json and as Markdown feedback, each where a path is given
+    (written atomically)."""
+    if json_path:
+        atomic_write_text(json_path, dumps(result))
+    if gradescope_path:
+        atomic_write_text(gradescope_path, dumps(gradescope(result)))
+    if feedback_path:
+        atomic_write_text(feedback_path, feedback(result))

@@ -13,6 +13,11 @@ def at(position) -> str:
     return "[" + ", ".join(str(i) for i in position) + "]"
 
 
+def pair(value) -> tuple:
+    """(value, value) for an int option of torch.nn.functional, the tuple itself for a pair."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
 def first_line(text: str, limit: int = 200) -> str:
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
     return line if len(line) <= limit else line[:limit] + "..."

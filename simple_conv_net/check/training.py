@@ -46,7 +46,6 @@ ACCURACY_SLACK = 2.0     # percentage points the candidate's test accuracy may f
 HANDOUT_LAYERS = {"conv2d": "conv2d_vector", "max_pool2d": "pool2d_vector", "flatten": "reshape_vector",
                   "linear": "fc_layer_vector", "relu": "relu_vector"}
 FUNCTIONAL_LAYERS = {op: op for op in ("conv2d", "max_pool2d", "flatten", "linear", "relu")}
-FUNCTIONAL_OPTIONAL = ("log_softmax", "nll_loss")
 
 
 def needed(form: str) -> dict:
@@ -198,7 +197,7 @@ def epoch_estimates(functions: dict, form: str) -> dict:
     """'vector' / 'scalar' -> seconds per epoch of the layers, native's, and the layers that count, from the
     function results' timings; missing when a layer was not timed."""
     layers = ("conv", "pool", "reshape", "fc1", "relu", "fc2")
-    kinds = {"vector": (HANDOUT_LAYERS if form == "handout" else FUNCTIONAL_LAYERS).values()}
+    kinds = {"vector": needed(form).values()}
     if form == "handout":
         kinds["scalar"] = [name.replace("_vector", "_scalar") for name in HANDOUT_LAYERS.values()]
     found = {}
