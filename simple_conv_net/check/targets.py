@@ -19,7 +19,9 @@ from pathlib import Path
 
 HANDOUT_FILE = "simple_conv_net_func.py"
 COPY_LIMIT_MB = 50
-_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", ".ipynb_checkpoints")
+# Folders of a submission that are not its code: neither copied for the child nor fingerprinted (nor *.pyc).
+IGNORED_FOLDERS = ("__pycache__", ".git", ".ipynb_checkpoints")
+_IGNORED = shutil.ignore_patterns(*IGNORED_FOLDERS, "*.pyc")
 _MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
@@ -64,9 +66,8 @@ class Target:
             return [self.file]
         if self.kind == "module":
             return []
-        ignored = {"__pycache__", ".git", ".ipynb_checkpoints"}
         return sorted(path for path in self.folder.rglob("*")
-                      if path.is_file() and not path.is_symlink() and not ignored.intersection(path.parts)
+                      if path.is_file() and not path.is_symlink() and not set(IGNORED_FOLDERS).intersection(path.parts)
                       and path.suffix != ".pyc")
 
     def fingerprint(self) -> str:
