@@ -26,6 +26,19 @@ def manifest(corpus: str) -> dict:
     return json.loads((HERE / corpus / "MANIFEST.json").read_text())
 
 
+def appended(corpus: str, fixture: str) -> dict:
+    """{path in the submission: its text} for every file a snippet of `fixture` goes into (base text, then
+    each snippet in order, behind a separator line)."""
+    spec = manifest(corpus)
+    entry = spec["fixtures"][fixture]
+    base = HERE / corpus / entry.get("base", spec["base"])
+    texts = {}
+    for snippet in entry.get("snippets", []):
+        source, into = (snippet, spec["into"]) if isinstance(snippet, str) else (snippet["file"], snippet["into"])
+        texts[into] = texts.get(into, (base / into).read_text()) + SEPARATOR + (HERE / corpus / source).read_text()
+    return texts
+
+
 def compose(corpus: str, fixture: str, folder: Path) -> Path:
     """Write the submission `fixture` of `corpus` into folder/fixture/ and return the checker's TARGET."""
     spec = manifest(corpus)
@@ -33,10 +46,8 @@ def compose(corpus: str, fixture: str, folder: Path) -> Path:
     destination = Path(folder) / fixture
     shutil.copytree(HERE / corpus / entry.get("base", spec["base"]), destination,
                     ignore=shutil.ignore_patterns("__pycache__"))
-    for snippet in entry.get("snippets", []):
-        source, into = (snippet, spec["into"]) if isinstance(snippet, str) else (snippet["file"], snippet["into"])
-        target = destination / into
-        target.write_text(target.read_text() + SEPARATOR + (HERE / corpus / source).read_text())
+    for into, text in appended(corpus, fixture).items():
+        (destination / into).write_text(text)
     return destination / entry.get("submission", spec["submission"])
 
 

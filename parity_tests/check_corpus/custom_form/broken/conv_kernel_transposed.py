@@ -1,6 +1,6 @@
 """conv_forward reads each kernel as W[v, u] (its rows and columns swapped, as if W were (KW, KH, C_in,
-C_out)): a wrong orientation, right only for symmetric kernels.
-The backward is the right one for the right forward."""
+C_out)): a wrong orientation, right only for symmetric kernels. The backward is the right one for the
+right forward."""
 
 _correct_conv_forward = conv_forward
 
