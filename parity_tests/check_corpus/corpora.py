@@ -6,7 +6,7 @@ snippet's definitions replace the base's, as with good.py and broken/ one level 
 to the checker, and what a correct checker must say about each function it breaks.
 
     from corpora import compose
-    target = compose("cs231n", "affine_dw_transposed", tmp_path)   # tmp_path/.../cs231n/layers.py
+    target = compose("cs231n", "affine_dw_transposed", tmp_path)   # tmp_path/affine_dw_transposed/cs231n
 
 Also a script: ``python parity_tests/check_corpus/corpora.py CORPUS DIR`` writes every fixture of
 CORPUS into DIR/<fixture>/ and prints the targets.
