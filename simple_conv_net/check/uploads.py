@@ -151,7 +151,7 @@ def _nothing_to_grade(files: list, python: list, copy: Path) -> str:
     notebooks = [path for path in files if path.suffix == ".ipynb"]
     if notebooks:
         return (f"Your submission holds a notebook ({_listing(notebooks, copy)}), not a Python file: export it as a .py "
-                f"file (File > Download as > Python), name it {HANDOUT_FILE} and upload that.")
+                f"file (Jupyter's File menu, Download as, Python), name it {HANDOUT_FILE} and upload that.")
     near = [path for path in files if path.name.lower().startswith(stem)]
     if near:
         return f"Rename {_listing(near, copy)} to {HANDOUT_FILE} (a .py file) and upload it again."
