@@ -330,6 +330,14 @@ def test_the_file_is_found_as_students_upload_it(tmp_path, files, shown, renamed
     assert not (tmp_path / "work" / "escape.py").exists() and not list(tmp_path.rglob("abs.py"))
 
 
+def test_a_file_in_a_folder_too_large_to_copy_is_graded_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(uploads, "COPY_LIMIT_MB", 0)
+    located = uploads.locate(_upload(tmp_path, {"hw/mine.py": RELU, "hw/data.bin": b"x" * 2 ** 20}), tmp_path / "work")
+    assert [path.name for path in located.folder.iterdir()] == ["simple_conv_net_func.py"]
+    assert located.note == ("Graded hw/mine.py as simple_conv_net_func.py, the name the assignment asks for: name it so "
+                            "next time, alone: its folder holds 1 MB, more than the 0 MB a submission may.")
+
+
 def test_a_zip_too_large_or_broken_is_the_students_to_fix(tmp_path, monkeypatch):
     monkeypatch.setattr(uploads, "UNPACK_LIMIT_MB", 0)
     with pytest.raises(uploads.SubmissionProblem, match="unpacks to more than 0 MB"):

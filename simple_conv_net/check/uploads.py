@@ -11,8 +11,9 @@ out what is not code (``__MACOSX``, hidden files, ``__pycache__``), then picks t
 3. else none: :class:`SubmissionProblem` tells the student what was found and exactly what to upload
    or rename.
 
-The file is graded in its folder (its sibling modules importable), under the handout's name when it had
-another; the note says so, for the student.
+The file is graded in its folder (its sibling modules importable; alone if the folder holds more than the
+checker copies for each function), under the handout's name when it had another; the note says so, for the
+student.
 """
 
 from __future__ import annotations
@@ -167,9 +168,15 @@ def locate(upload: Path, work: Path) -> Located:
     copy, unpacked = _copy(upload, Path(work))
     chosen = _pick(copy)
     shown = _shown(chosen, copy, unpacked)
-    if chosen.name == HANDOUT_FILE:
-        note = f"Graded {shown}." if shown != HANDOUT_FILE else None
-        return Located(chosen.parent, shown, note)
-    shutil.copy2(chosen, chosen.with_name(HANDOUT_FILE))
-    return Located(chosen.parent, shown, f"Graded {shown} as {HANDOUT_FILE}, the name the assignment asks for: "
-                                         f"name it so next time.")
+    notes = [] if chosen.name == HANDOUT_FILE else [f"as {HANDOUT_FILE}, the name the assignment asks for: name it "
+                                                     f"so next time"]
+    folder = chosen.parent
+    size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file() and not path.is_symlink())
+    if size > COPY_LIMIT_MB << 20:      # more than the checker copies for each function: the file alone
+        folder = Path(work) / "alone"
+        folder.mkdir()
+        notes.append(f"alone: its folder holds {size >> 20} MB, more than the {COPY_LIMIT_MB} MB a submission may")
+    if folder / HANDOUT_FILE != chosen:
+        shutil.copy2(chosen, folder / HANDOUT_FILE)
+    note = f"Graded {shown} {', '.join(notes)}." if notes else (f"Graded {shown}." if shown != HANDOUT_FILE else None)
+    return Located(folder, shown, note)
