@@ -16,8 +16,8 @@ import types
 import pytest
 import torch
 
-from simple_conv_net.check import (analysis, batch, forms, grade, plans, records, report, rubric, runner, sandbox,
-                                   training)
+from simple_conv_net.check import (analysis, batch, forms, grade, plans, platforms, records, report, rubric,
+                                   runner, sandbox, training)
 from simple_conv_net.check.sandbox import Limits
 from simple_conv_net.check.targets import resolve
 from simple_conv_net.compare import compare
@@ -382,7 +382,7 @@ def test_a_rubric_file_is_checked(tmp_path):
 
 def test_outputs_of_one_report():
     scored = report.rescore(_report({"conv2d_vector": "fail", "relu_vector": "pass"}), rubric.load("homework"))
-    results = report.gradescope(scored)
+    results = platforms.gradescope(scored)
     assert set(results) >= {"score", "tests"} and results["score"] == scored["score"]
     assert {"name", "score", "max_score", "output", "status"} <= set(results["tests"][0])
     assert [t["max_score"] for t in results["tests"]] == [20, 60, 10, 10, 10]

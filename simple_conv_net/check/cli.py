@@ -3,6 +3,8 @@
     python -m simple_conv_net.check TARGET [--rubric homework|FILE] [--json FILE] [--gradescope FILE]
                                            [--feedback FILE] [--form handout|functional] ...
     python -m simple_conv_net.check --batch DIR [--out DIR] [--force] [--rubric ...] ...
+    python -m simple_conv_net.check autograder --rubric ... [-o autograder.zip]     (see autograder.py)
+    python -m simple_conv_net.check run-autograder autograder.zip SUBMISSION [--setup]
 
 TARGET is a .py file, a folder holding simple_conv_net_func.py (its sibling modules importable),
 or an importable module name (vector_ops, simple_conv_net.handout). Exit status: 0 when every
@@ -45,6 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "form, a point per function for the functional form)")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
     parser.add_argument("--gradescope", metavar="FILE", help="write Gradescope's results.json")
+    parser.add_argument("--prairielearn", metavar="FILE", help="write PrairieLearn's external grader results.json")
     parser.add_argument("--feedback", metavar="FILE", help="write a Markdown report for the student")
     parser.add_argument("--timeout", type=positive_float, default=60.0, metavar="S",
                         help="wall-clock seconds for each function's checks (default: 60)")
@@ -69,9 +72,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("give either a TARGET or --batch DIR")
     if args.batch is None and (args.out or args.force):
         parser.error("--out and --force are options of --batch")
-    if args.batch is not None and (args.json or args.gradescope or args.feedback):
+    if args.batch is not None and (args.json or args.gradescope or args.feedback or args.prairielearn):
         parser.error("--batch writes a JSON, a feedback file and a Gradescope file per submission into --out; "
-                     "--json, --gradescope and --feedback are for a single TARGET")
+                     "--json, --gradescope, --prairielearn and --feedback are for a single TARGET")
     return args
 
 
@@ -105,6 +108,10 @@ def terminated_as_interrupted():
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("autograder", "run-autograder"):     # (a folder of that name: ./autograder)
+        from .autograder import main as autograder_main
+        return autograder_main(argv)
     args = parse_args(argv)
     torch.set_num_threads(1)   # this process only judges: small tensors, while the children compute
     with terminated_as_interrupted():
@@ -133,5 +140,5 @@ def _run(args) -> int:
               f"graded", file=sys.stderr)
         return 128 + (signal.SIGTERM if stopped else signal.SIGINT)
     print(report.card(result))
-    report.write_outputs(result, args.json, args.gradescope, args.feedback)
+    report.write_outputs(result, args.json, args.gradescope, args.feedback, args.prairielearn)
     return 0 if report.passed(result) else 1

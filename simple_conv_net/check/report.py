@@ -5,7 +5,8 @@
   the README are stable; more may be added (notes, signature, output, rubric, epoch, settings);
 - a score card for the terminal;
 - a Markdown report for the student (``--feedback``);
-- Gradescope's autograder ``results.json`` (``--gradescope``): the score, and a test per rubric item.
+- Gradescope's autograder ``results.json`` (``--gradescope``) and PrairieLearn's (``--prairielearn``), see
+  :mod:`.platforms`; neither is written with a score for a report that is not graded.
 
 Being pure functions of the dict, they can be written again from a stored report (a batch
 rerun with another rubric rescoring what was graded, see :mod:`.batch`).
@@ -139,30 +140,20 @@ def feedback(report: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def gradescope(report: dict) -> dict:
-    """Gradescope's autograder results.json: the (capped) score, and a test per rubric item."""
-    tests = []
-    for item in report["rubric"]["items"]:
-        lines = [item["detail"]]
-        for name in item["functions"]:
-            lines += [f"{name}: {text}" for text in report["functions"].get(name, {}).get("diagnoses", [])]
-        tests.append({"name": item["name"], "score": item["score"], "max_score": item["points"],
-                      "status": "passed" if item["score"] >= item["points"] else "failed",
-                      "output": "\n".join(lines)})
-    return {"score": report["score"], "execution_time": round(report["seconds"]),
-            "output": f"Time per epoch (task 3): {epoch_answer(report)}", "tests": tests}
-
-
 def dumps(document: dict) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def write_outputs(result: dict, json_path=None, gradescope_path=None, feedback_path=None) -> None:
-    """The report as JSON, as Gradescope's results.json and as Markdown feedback, each where a path is given
-    (written atomically)."""
+def write_outputs(result: dict, json_path=None, gradescope_path=None, feedback_path=None,
+                  prairielearn_path=None) -> None:
+    """The report as JSON, as Gradescope's and PrairieLearn's results.json and as Markdown feedback, each where a path
+    is given (written atomically). A report that is not graded gets no Gradescope file: it would be a score."""
+    from . import platforms     # it renders with this module's helpers
     if json_path:
         atomic_write_text(json_path, dumps(result))
-    if gradescope_path:
-        atomic_write_text(gradescope_path, dumps(gradescope(result)))
+    if gradescope_path and not platforms.not_graded(result):
+        atomic_write_text(gradescope_path, dumps(platforms.gradescope(result)))
+    if prairielearn_path:
+        atomic_write_text(prairielearn_path, dumps(platforms.prairielearn(result)))
     if feedback_path:
         atomic_write_text(feedback_path, feedback(result))

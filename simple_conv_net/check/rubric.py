@@ -18,7 +18,9 @@ function earns when a check of that kind fails, whatever else passes: the homewo
 and task 2a also {"im2col": 0.5} (columns built by PyTorch's F.unfold: half). A gate only takes
 away, so a function that does nothing gains nothing from passing one. A function that is missing,
 or has none of the counted checks, earns nothing. The total is capped at ``max_score`` (so items
-may add up to more: bonus points).
+may add up to more: bonus points). ``visibility`` (optional) is when students see the item's result on
+a platform that can hide it (Gradescope's test visibility: one of VISIBILITIES); the checker's own
+outputs show every item.
 
 Without --rubric, the handout form is graded with ``homework`` and the functional form with
 ``functions``: a point for each function defined (every check but speed; the homework's gates) and
@@ -35,6 +37,7 @@ RUBRICS = Path(__file__).with_name("rubrics")
 CREDITS = ("partial", "all")
 ALL_KINDS = ["type", "shape", "dtype", "device", "values", "arguments", "repeatable", "graph", "gradient"]
 GATES = {"from-scratch": 0.0, "im2col": 0.5}   # the functional form's gates (see the module doc)
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")   # Gradescope's, for an item's "visibility"
 
 
 class RubricError(ValueError):
@@ -49,6 +52,7 @@ class Item:
     checks: dict              # kind -> weight (None: every check of every kind alike)
     credit: str = "partial"
     gates: dict = field(default_factory=dict)   # kind -> the factor of what a function earns if one fails
+    visibility: str | None = None               # one of VISIBILITIES, or None: the platform's default
 
 
 @dataclass(frozen=True)
@@ -92,19 +96,28 @@ def parse(document: dict, where: str) -> Rubric:
         _require(isinstance(gates, dict) and all(isinstance(f, (int, float)) and not isinstance(f, bool)
                                                  and 0 <= f <= 1 for f in gates.values()), at,
                  f"expected 'gates' to be an object of kind: factor in [0, 1], got {gates!r}")
+        visibility = item.get("visibility")
+        _require(visibility is None or visibility in VISIBILITIES, at,
+                 f"expected 'visibility' to be one of {VISIBILITIES}, got {visibility!r}")
         kinds = dict(checks) if weighted else dict.fromkeys(checks)
-        parsed.append(Item(item["name"], float(points), tuple(functions), kinds, credit, dict(gates)))
+        parsed.append(Item(item["name"], float(points), tuple(functions), kinds, credit, dict(gates), visibility))
     max_score = document.get("max_score", sum(item.points for item in parsed))
     _require(isinstance(max_score, (int, float)) and max_score > 0, where, f"expected 'max_score' > 0, got {max_score!r}")
     return Rubric(document.get("name", where), document.get("title", ""), float(max_score), tuple(parsed))
 
 
-def load(name_or_path: str) -> Rubric:
-    """A built-in rubric by name (``homework``) or a rubric file."""
+def find(name_or_path: str) -> Path:
+    """The file of a built-in rubric by name (``homework``), or the rubric file given."""
     path = RUBRICS / f"{name_or_path}.json" if (RUBRICS / f"{name_or_path}.json").is_file() else Path(name_or_path)
     if not path.is_file():
         built_in = ", ".join(sorted(p.stem for p in RUBRICS.glob("*.json")))
         raise RubricError(f"rubric {name_or_path!r}: neither a built-in one ({built_in}) nor a file")
+    return path
+
+
+def load(name_or_path: str) -> Rubric:
+    """A built-in rubric by name (``homework``) or a rubric file."""
+    path = find(name_or_path)
     try:
         document = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
@@ -161,7 +174,7 @@ def score(rubric: Rubric, functions: dict) -> dict:
         earned = item.points * sum(fraction for _, fraction, _ in shares) / len(shares)
         detail = "; ".join(f"{name}: {why}" for name, _, why in shares)
         items.append({"name": item.name, "points": item.points, "score": round(earned, 2), "detail": detail,
-                      "functions": list(item.functions)})
+                      "functions": list(item.functions)} | ({"visibility": item.visibility} if item.visibility else {}))
     total = sum(item["score"] for item in items)
     return {"rubric": rubric.name, "items": items, "score": round(min(total, rubric.max_score), 2),
             "max_score": rubric.max_score, "total_points": rubric.total_points}
