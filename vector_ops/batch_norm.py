@@ -7,7 +7,7 @@
 
 In eval mode mean and var are the running statistics. Training moves them, in place:
 running = (1 - momentum) * running + momentum * batch statistic, with the unbiased
-variance var * M / (M - 1), as PyTorch does.
+variance var * M / (M - 1), as PyTorch does (any real momentum; none for an empty batch).
 """
 
 import torch
@@ -21,7 +21,7 @@ def batch_norm_forward(x, running_mean, running_var, weight, bias, training, mom
         mean = x.mean(dim=(0, 2))                                     # [C]
         centered = x - mean[:, None]                                  # [N, C, L]
         var = centered.square().mean(dim=(0, 2))                      # [C], biased
-        if running_mean is not None:
+        if running_mean is not None and m > 0:                        # (an empty batch moves nothing)
             running_mean.lerp_(mean, momentum)                        # (1 - momentum) * running + momentum * mean
             running_var.lerp_(var * (m / (m - 1)), momentum)          #   ... with the unbiased var
     else:
