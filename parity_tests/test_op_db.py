@@ -23,11 +23,12 @@ A sample matches when every comparison passes; it is refused when our op raises 
 mismatches. The test asserts every sample matches or is refused for a reason :data:`REFUSALS` lists (on the
 CPU: none).
 
-Speed: max_pool2d has 1,440 samples a dtype, ten input layouts times 144 combinations of its arguments. Samples
-are grouped by their non-tensor arguments (the combination), and of each group of more than two :func:`drawn`
-keeps every fifth in turn, starting at the group's index modulo five, so every combination is run (twice) and
-every input layout too (the offset walks them). That is every argument combination op_db exercises, in
-about a fifth of the time; the other ops' groups are small and run whole. ``OP_DB_ALL=1`` runs every sample.
+Speed: max_pool2d has 1,440 samples a dtype, ten input layouts (shapes, unbatched, channels-last) times 144
+combinations of its arguments. Samples are grouped by their non-tensor arguments (the combination), and of each
+group of more than two :func:`drawn` keeps every tenth in turn, starting at the group's index modulo ten, so every
+combination is run once and every input layout about fifteen times (the offset walks them). That is every
+argument combination op_db exercises, in a tenth of the time; the other ops' groups are small and run whole.
+``OP_DB_ALL=1`` runs every sample (about 20 s a dtype and impl here).
 
 This is PyTorch's internal module, so the behaviour relied on is pinned in
 :func:`test_the_op_db_entries_are_what_this_test_relies_on` (names, variants, sample counts, the native
@@ -84,13 +85,25 @@ REFUSALS: tuple[tuple[str, str, str], ...] = ()
 IMPLS = ("vector", "scalar")
 DTYPES = (torch.float64, torch.float32)
 BILINEAR = ("conv2d", "linear")
-EVERY = 5
+EVERY = 10
 
 
 def entries():
     """[(op_db entry, our op name)] in ENTRIES' order."""
     found = {(op.name, op.variant_test_name): op for op in op_db}
     return [(found[key], name) for key, name in ENTRIES.items() if key in found]
+
+
+_SAMPLES = {}
+
+
+def samples(entry, dtype) -> list:
+    """The entry's CPU samples of ``dtype``, made once (max_pool2d's 1,440 take seconds): every call copies
+    what it runs on (:class:`Call`), so the impls and tests share them."""
+    key = (entry.name, entry.variant_test_name, dtype)
+    if key not in _SAMPLES:
+        _SAMPLES[key] = list(entry.sample_inputs("cpu", dtype, requires_grad=True))
+    return _SAMPLES[key]
 
 
 def _combination(sample) -> str:
@@ -268,30 +281,44 @@ def test_the_op_db_entries_are_what_this_test_relies_on():
     for key, name in ENTRIES.items():
         op = found[key]
         assert op.op is NATIVE[name] or getattr(op.op, "__name__", "") == NATIVE[name].__name__, (key, op.op)
-        samples = list(op.sample_inputs("cpu", torch.float64, requires_grad=True))
-        assert len(samples) == SAMPLE_COUNTS[key], (key, len(samples))
-        sample = samples[0]
+        made = samples(op, torch.float64)
+        assert len(made) == SAMPLE_COUNTS[key], (key, len(made))
+        sample = made[0]
         assert isinstance(sample.input, torch.Tensor) and isinstance(sample.args, tuple) and \
             isinstance(sample.kwargs, dict)
 
 
 def test_drawn_covers_every_argument_combination_and_every_input_layout():
     (pool, _), = [(op, name) for op, name in entries() if name == "max_pool2d"]
-    samples = list(pool.sample_inputs("cpu", torch.float32, requires_grad=True))
-    kept = drawn(samples)
-    assert {_combination(s) for s in kept} == {_combination(s) for s in samples}
+    made = samples(pool, torch.float32)
+    kept = drawn(made)
+    assert {_combination(s) for s in kept} == {_combination(s) for s in made}
     layout = lambda s: (tuple(s.input.shape), s.input.stride())  # noqa: E731
-    assert {layout(s) for s in kept} == {layout(s) for s in samples}
-    assert len(kept) < len(samples) / 4 or os.environ.get("OP_DB_ALL")
+    assert {layout(s) for s in kept} == {layout(s) for s in made}
+    assert len(kept) <= len(made) / EVERY or os.environ.get("OP_DB_ALL")
+
+
+@pytest.fixture(scope="module")
+def one_thread_each():
+    """torch and numba on one thread for these thousands of tiny calls: on two busy cores, waking a second
+    thread costs more than any of them (ten times the time, measured)."""
+    import numba
+
+    threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(numba_threads)
+    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 @pytest.mark.parametrize("impl", IMPLS)
-def test_op_db_samples(impl, dtype):
+def test_op_db_samples(one_thread_each, impl, dtype):
     """Every drawn sample of every entry matches native PyTorch, or is refused for a listed reason."""
     counts, failures = Counter(), []
     for entry, op in entries():
-        for sample in drawn(list(entry.sample_inputs("cpu", dtype, requires_grad=True))):
+        for sample in drawn(samples(entry, dtype)):
             verdict, what = judge(op, impl, sample, dtype)
             counts[op, verdict] += 1
             if verdict == "mismatch" or (verdict == "refused" and not allowed(impl, op, what)):

@@ -39,23 +39,29 @@ def block_entries() -> int:
     return BLOCK_ENTRIES_PER_THREAD * torch.get_num_threads()
 
 
+def tracing() -> bool:
+    """Whether the tensors here may be a tracer's: while torch.compile or torch.export traces
+    (``torch.compiler.is_compiling()``) or any dispatch mode is active (FakeTensorMode, a proxy tracer). Then no
+    index tensor is cached (:func:`eager_cache`) and no branch reads a tensor's values. (Dynamo, tracing this,
+    sees is_compiling() true and never reaches the dispatch stack.)"""
+    return torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() > 0
+
+
 def eager_cache(make):
     """``functools.lru_cache`` for a function making index tensors, in eager mode only.
 
-    While torch.compile or torch.export traces (``torch.compiler.is_compiling()``) or any dispatch mode is active
-    (FakeTensorMode, a proxy tracer: their tensors must never outlive the trace), the tensor is made afresh; the
-    tracer then records how it is made, and dynamo never inlines the cache (which it warns about). Eager calls
-    share one tensor per key.
+    While a tracer runs (:func:`tracing`) the tensor is made afresh: a fake or symbolic tensor must never outlive
+    its trace (it did: a second torch.export of vector LeNet found the first one's fake tensors among its
+    constants), and the tracer then records how the tensor is made; dynamo never inlines the cache (which it
+    warns about). Eager calls share one tensor per key. The lru_cache itself is ``.cached``.
     """
     cached = functools.lru_cache(maxsize=64)(make)
 
     @functools.wraps(make)
     def get(*key):
-        if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack():
-            return make(*key)
-        return cached(*key)
+        return make(*key) if tracing() else cached(*key)
 
-    get.cache_info, get.cache_clear = cached.cache_info, cached.cache_clear
+    get.cached = cached
     return get
 
 

@@ -21,7 +21,7 @@ import torch
 
 from simple_conv_net.functions import Kernels, max_pool2d_op
 from simple_conv_net.window import Window
-from vector_ops.conv2d import eager_cache, image_blocks, pad2d, windows
+from vector_ops.conv2d import eager_cache, image_blocks, pad2d, tracing, windows
 
 
 def inside_image(offset: int, stride: int, padding: int, size: int, size_out: int, device) -> torch.Tensor:
@@ -37,10 +37,10 @@ def max_pool2d_forward(x, g: Window):
     window offset is matched against z (:func:`matched_maximum`). Both give the window-local offset
     i*d_h*W + j*d_w of the winner; where z is NaN, :func:`last_nan` then picks the last NaN instead.
     """
-    tracing = torch.compiler.is_compiling()
+    traced = tracing()
     blocks = image_blocks(g.n, g.c_in * g.h * g.w)
     if g.padded_h != g.h or g.padded_w != g.w:
-        z, offset = matched_maximum(x, g, in_place=not tracing)
+        z, offset = matched_maximum(x, g, in_place=not traced)
     elif len(blocks) == 1:
         z, offset = separable_maximum(x, g)
     else:
@@ -50,8 +50,8 @@ def max_pool2d_forward(x, g: Window):
             z[images], offset[images] = separable_maximum(x[images], g._replace(n=images.stop - images.start))
     # A NaN anywhere in z makes its sum NaN (so may inf - inf: then the NaN pass runs needlessly).
     # Asking is a host round trip on a GPU, and a branch on data that a traced graph cannot hold,
-    # so on a GPU and under torch.compile or torch.export the NaN pass always runs.
-    if x.device.type != "cpu" or tracing or z.sum().isnan():
+    # so on a GPU and while tracing (torch.compile, torch.export, FakeTensorMode) the NaN pass always runs.
+    if x.device.type != "cpu" or traced or z.sum().isnan():
         last_nan(windows(pad2d(x, g, value=float("-inf")), g), z, offset, g)
     return z, offset.add_(window_origins(g._replace(n=0), x.device))
 
