@@ -178,6 +178,18 @@ def test_relu(impl, dtype, device, shape):
     assert_same_gradients(get_ops(impl).relu, F.relu, [x], device=device)
 
 
+def test_relu_inplace(impl):
+    """inplace=True writes into its input and returns it, differentiably, as F.relu does; on a leaf that requires
+    grad it is refused, as F.relu refuses it."""
+    x = random(3, 5, dtype=torch.float64)
+    assert_same_gradients(lambda x: get_ops(impl).relu(x * 1.0, inplace=True), lambda x: F.relu(x * 1.0, inplace=True),
+                          [x])
+    y = x * 1.0
+    assert get_ops(impl).relu(y, True) is y and torch.equal(y, F.relu(x))
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        get_ops(impl).relu(x.clone().requires_grad_(), inplace=True)
+
+
 @pytest.mark.parametrize("shape,out_features,bias", [
     ((4, 7), 3, True), ((3, 2880), 500, True), ((2, 3, 5), 4, True), ((5, 6), 2, False), ((6,), 3, True),
 ])

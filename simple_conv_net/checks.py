@@ -3,7 +3,11 @@
 Both implementations (``vector_ops`` and ``scalar_ops``) call these before any
 kernel runs, so bad input fails here with a message that names the op, the
 argument, what was expected and what was given, and never deep in a kernel.
-Each check mirrors the rule native PyTorch enforces for the same call.
+Each check mirrors the rule native PyTorch enforces for the same call (the few
+that are ours alone say so). The checks also normalise the arguments, once for
+both impls: ints and pairs, conv2d's 'valid' and 'same' padding, the output sizes
+of dilated and ceil_mode windows (a :class:`~simple_conv_net.window.Window`),
+nll_loss's legacy reduction arguments.
 """
 
 from __future__ import annotations
@@ -326,15 +330,19 @@ def nll_loss_args(input, target, weight, ignore_index, reduction) -> None:
         raise _fail(op, "reduction", f"one of {REDUCTIONS}", repr(reduction))
     if not target.numel():
         return
-    outside = ((target < 0) | (target >= classes)) & (target != ignore_index)
     if target.device.type != "cpu" or torch.compiler.is_compiling():
         # Checked on the device, without a host round trip: a bad target stops the stream with this message.
         # So under torch.compile too, where a branch on a tensor's value cannot be part of the graph.
+        outside = ((target < 0) | (target >= classes)) & (target != ignore_index)
         torch._assert_async(~outside.any(), f"{op}(): argument 'target' expected class indices in "
                                             f"[0, {classes - 1}] or ignore_index = {ignore_index}")
-    elif outside.any():
-        raise _fail(op, "target", f"class indices in [0, {classes - 1}] (or ignore_index = {ignore_index})",
-                    f"a target of {target[outside][0]}")
+        return
+    lowest, highest = (int(t) for t in target.aminmax())        # one pass in the common case: every target a class
+    if lowest < 0 or highest >= classes:
+        outside = ((target < 0) | (target >= classes)) & (target != ignore_index)
+        if outside.any():
+            raise _fail(op, "target", f"class indices in [0, {classes - 1}] (or ignore_index = {ignore_index})",
+                        f"a target of {target[outside][0]}")
 
 
 def batch_norm_args(input, running_mean, running_var, weight, bias, training, momentum, eps) -> None:

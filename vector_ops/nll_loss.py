@@ -14,33 +14,33 @@ import torch
 from simple_conv_net.functions import Kernels, nll_loss_op
 
 
-def target_weights(target, weight, ignore_index, dtype):
+def target_weights(target, weight, ignore_index):
     """Where the target is not ignore_index (kept, bool [N, L]); the class each position picks, an ignored one
-    replaced by class 0 (any class would do: it is masked out); and w_t [N, L] of ``dtype``."""
+    replaced by class 0 (any class would do: it is masked out); and w_t [N, L], None without weights (all 1)."""
     kept = target != ignore_index
-    picked = target.masked_fill(~kept, 0)
-    w_t = kept.to(dtype) if weight is None else weight[picked] * kept
-    return kept, picked, w_t
+    picked = target * kept
+    return kept, picked, None if weight is None else weight[picked] * kept
 
 
 def nll_loss_forward(y, target, weight, ignore_index, reduction):
-    kept, picked, w_t = target_weights(target, weight, ignore_index, y.dtype)
+    kept, picked, w_t = target_weights(target, weight, ignore_index)
+    y_t = y.gather(1, picked[:, None, :])[:, 0, :]                  # [N, L]: y[n, t, l]
     # [N, L]: -w_t y[n, t, l], and 0 where the target is ignored (whatever y holds there: inf * 0 is NaN)
-    loss = y.gather(1, picked[:, None, :])[:, 0, :].mul_(w_t).neg_().masked_fill_(~kept, 0.0)
+    loss = torch.where(kept, (y_t if w_t is None else y_t.mul_(w_t)).neg_(), 0.0)
     if reduction == "none":
         return loss
     total = loss.sum()                                               # of no positions: 0, not -0
-    return total / w_t.sum() if reduction == "mean" else total
+    return total / (kept.sum() if w_t is None else w_t.sum()) if reduction == "mean" else total
 
 
 def nll_loss_backward(grad_loss, target, weight, input_shape, ignore_index, reduction):
     """dL/dy[n, c, l] = -[c = t[n, l]] * w_t[n, l] * g_nl, with g_nl = g / sum w_t ('mean'), g ('sum') or
     g[n, l] ('none'): the loss holds y[n, t, l] once, with slope -w_t (times 1/sum w_t for the mean), and an
     ignored target not at all."""
-    kept, picked, w_t = target_weights(target, weight, ignore_index, grad_loss.dtype)
-    scale = grad_loss / w_t.sum() if reduction == "mean" else grad_loss
-    g = (w_t * scale).neg_().masked_fill_(~kept, 0.0)                # [N, L]: -w_t g_nl
-    return grad_loss.new_zeros(input_shape).scatter_(1, picked[:, None, :], g[:, None, :])
+    kept, picked, w_t = target_weights(target, weight, ignore_index)
+    scale = grad_loss / (kept.sum() if w_t is None else w_t.sum()) if reduction == "mean" else grad_loss
+    g = torch.where(kept, (-scale if w_t is None else w_t * scale.neg()), 0.0)   # [N, L]: -w_t g_nl
+    return grad_loss.new_zeros(input_shape).scatter_(1, picked[:, None, :], g.expand(kept.shape)[:, None, :])
 
 
 nll_loss = nll_loss_op(Kernels(nll_loss_forward, nll_loss_backward))
