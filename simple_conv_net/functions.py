@@ -63,7 +63,7 @@ from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 
 from . import checks
-from .window import Window
+from .window import Window  # noqa: F401 - re-exported: the geometry in the kernel contracts above
 
 
 def differentiable_once(backward):
