@@ -166,6 +166,21 @@ def test_max_pool2d_returns_indices_that_are_not_differentiable(impl):
     torch.testing.assert_close(torch.autograd.grad(output.sum(), x)[0], torch.autograd.grad(native_output.sum(), x)[0])
 
 
+def test_max_pool2d_indices_cost_the_backward_nothing(impl, monkeypatch):
+    """The Function returns the indices beside the output (return_indices), non-differentiable: the backward
+    gets no gradient for them, where autograd would by default fill a tensor of zeros their size at each call."""
+    from simple_conv_net import functions
+
+    seen = []
+    backward = functions.MaxPool2d.backward
+    monkeypatch.setattr(functions.MaxPool2d, "backward",
+                        staticmethod(lambda ctx, grad, grad_indices: seen.append(grad_indices) or backward(ctx, grad,
+                                                                                                        grad_indices)))
+    x = random(2, 3, 6, 6, dtype=torch.float64).requires_grad_()
+    get_ops(impl).max_pool2d(x, 2).sum().backward()
+    assert seen == [None] and x.grad is not None
+
+
 def test_max_pool2d_stride_defaults_to_kernel(impl):
     x = random(1, 2, 6, 6, dtype=torch.float64)
     torch.testing.assert_close(get_ops(impl).max_pool2d(x, 3), F.max_pool2d(x, 3))

@@ -126,19 +126,23 @@ class WeightedSum(Function):
 
 class MaxPool2d(Function):
     """Returns the output and the argmax (torch's indices: flat positions in the input plane), the argmax
-    non-differentiable."""
+    non-differentiable. Its gradient is never made: autograd would otherwise fill a tensor of zeros the size
+    of the output for it at every backward (materialize_grads), for nothing."""
 
     @staticmethod
     def forward(ctx, kernels, input, geometry):
         output, argmax = kernels.forward(input, geometry)
         ctx.kernels, ctx.geometry = kernels, geometry
         ctx.mark_non_differentiable(argmax)
+        ctx.set_materialize_grads(False)
         ctx.save_for_backward(argmax)
         return output, argmax
 
     @staticmethod
     @differentiable_once
     def backward(ctx, grad_output, _grad_argmax):
+        if grad_output is None:                     # the output itself reached no loss
+            return None, None, None
         (argmax,) = ctx.saved_tensors
         grad_input = ctx.kernels.backward(grad_output.contiguous(), argmax, ctx.geometry)
         return None, grad_input, None
