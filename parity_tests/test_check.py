@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from simple_conv_net.check import (analysis, batch, forms, grade, plans, records, report, rubric, runner, sandbox,
-                                   training)
+                                   schedule, training)
 from simple_conv_net.check.sandbox import Limits
 from simple_conv_net.check.targets import resolve
 from simple_conv_net.compare import compare
@@ -194,20 +194,28 @@ def test_an_output_of_any_dtype_or_layout_is_judged_not_a_crash(returns, one_thr
     assert values and all(words in c.detail for c in values), [c.detail for c in values]
 
 
-def test_a_checker_error_is_that_functions_status(good, monkeypatch):
-    """A bug of the checker's while it judges one function's records is that function's error, said as such."""
+def test_a_checker_error_is_that_functions_grading_error(good, monkeypatch):
+    """A bug of the checker's while it judges one function's records is a grading error of that function, said as
+    such: its rubric item is not graded (no score), and the report says why."""
     def broken(*args):
         raise ZeroDivisionError("a bug in the checker")
 
     monkeypatch.setattr(analysis, "checks_of", broken)
-    result = run_in_process(good, "relu_vector")
-    assert result.status == "error"
+    result = run_in_process(good, "pool2d_vector")
+    assert result.status == "not graded" and result.grading_error.startswith("checker error: ZeroDivisionError")
     assert result.diagnoses[0].startswith("checker error: ZeroDivisionError: a bug in the checker: the checker could "
                                           "not analyse this function"), result.diagnoses
     assert "not a fault of the submission" in result.diagnoses[0]
+    scored = report.rescore(_report_of({"pool2d_vector": result}), rubric.load("homework"))
+    items = {item["name"]: item for item in scored["rubric"]["items"]}
+    assert items["Task 2b: pool2d_vector"]["score"] is None and not items["Task 2b: pool2d_vector"]["graded"]
+    assert items["Task 2b: pool2d_vector"]["not_graded"].startswith("pool2d_vector: checker error: ZeroDivisionError")
+    assert all(item["graded"] for name, item in items.items() if name != "Task 2b: pool2d_vector")
+    assert scored["grading_errors"] == ["pool2d_vector: " + result.grading_error] and not scored["graded"]
+    assert report.exit_status([scored]) == 2
     monkeypatch.setattr(training, "analyse_training", broken)      # the training entry alike
     trained = grade.TrainingRun(unavailable="no MNIST").analyse({}, "handout")
-    assert trained.status == "error" and trained.diagnoses[0].startswith("checker error: ZeroDivisionError")
+    assert trained.status == "not graded" and trained.diagnoses[0].startswith("checker error: ZeroDivisionError")
 
 
 def _training_request(settings: plans.Settings) -> dict:
@@ -252,11 +260,11 @@ def test_a_stopping_checker_stops_native_training():
     stops before its first step instead of running all of them."""
     settings = plans.Settings(train_steps=5000, test_samples=100)
     key = tuple(_training_request(settings)[k] for k in ("seed", "steps", "data_dir", "test_samples"))
-    found = {name: {"callable": True} for name in training.needed("handout").values()}
+    seen = grade.Discovery({name: {"callable": True} for name in training.needed("handout").values()})
     sandbox.STOPPING.set()
     try:
         with pytest.raises(training.Stopped):
-            grade.run_training("handout", found, None, {}, resolve(str(CORPUS / "good.py")), grade.Options(settings))
+            grade.run_training("handout", seen, {}, resolve(str(CORPUS / "good.py")), grade.Options(settings))
     finally:
         sandbox.STOPPING.clear()
     assert key not in training._NATIVE_RUNS     # nothing half-trained is kept for the next submission
@@ -438,7 +446,8 @@ def test_records_the_child_did_not_write_are_refused(tmp_path, monkeypatch):
 
 
 def test_limits_and_settings_are_recorded():
-    options = grade.Options(plans.Settings(train_steps=0), Limits(timeout=3, memory_mb=512))
+    options = grade.Options(plans.Settings(train_steps=0), Limits(memory_mb=512), budget=schedule.Budget(3, 2))
     record = grade.settings_record(options)
-    assert record["timeout"] == 3 and record["memory_mb"] == 512 and record["train_steps"] == 0
+    assert record["timeout"] == 3 and record["call_timeout"] == 2 and record["memory_mb"] == 512
+    assert record["train_steps"] == 0
     assert Limits(timeout=10, threads=2).cpu_seconds == 30

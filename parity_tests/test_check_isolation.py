@@ -31,15 +31,15 @@ from check_helpers import CORPUS, compose, make_class
 ISOLATION = CORPUS / "isolation"
 QUICK_ARGS = ["--train-steps", "0", "--speed-repeats", "1", "--jobs", "2"]
 
-# Seconds from when a child is ready: eight times what the calls of a function that works take here, so a loaded
-# machine does not turn a pass into a timeout. Only conv2d_scalar hangs, and it starts first (scalar functions first,
-# --jobs 2): the other functions are checked beside it, and the timeout adds little to the fixture's time.
+# Seconds one call may take (--call-timeout): eight times what a call of a function that works takes here, so a
+# loaded machine does not turn a pass into a timeout. Only conv2d_scalar hangs, and it starts first (scalar functions
+# first, --jobs 2): the other functions are checked beside it, and the timeout adds little to the fixture's time.
 TIMEOUT = 12
 UNREADABLE = "its results could not be read"
 
 # function -> (status, words in its diagnoses)
 MISBEHAVING = {
-    "conv2d_scalar": ("timeout", f"did not finish in {TIMEOUT} s"),  # starts `sleep 600`, then an endless loop
+    "conv2d_scalar": ("timeout", f"did not return within {TIMEOUT} s"),  # starts `sleep 600`, then an endless loop
     "pool2d_scalar": ("crashed", "SIGSEGV: segmentation fault"),     # reads address 0
     "relu_scalar": ("error", "the code called sys.exit(3)"),          # sys.exit, caught in the child
     "reshape_scalar": ("crashed", "exit code 4"),                     # os._exit, not catchable
@@ -69,7 +69,7 @@ def misbehaving(tmp_path_factory):
     before = {path.name: path.read_bytes() for path in submission.iterdir()}
     paths = {name: folder / name for name in ("report.json", "results.json", "feedback.md")}
     start = time.monotonic()
-    status = cli.main([str(submission), "--timeout", str(TIMEOUT), "--memory-mb", "1024", *QUICK_ARGS,
+    status = cli.main([str(submission), "--call-timeout", str(TIMEOUT), "--memory-mb", "1024", *QUICK_ARGS,
                        "--json", str(paths["report.json"]), "--gradescope", str(paths["results.json"]),
                        "--feedback", str(paths["feedback.md"])])
     after = {path.name: path.read_bytes() for path in submission.iterdir()}
@@ -111,7 +111,7 @@ def test_the_json_schema_and_the_other_outputs(misbehaving):
     assert misbehaving["status"] == 1
     assert {"target", "form", "functions", "score", "max_score"} <= set(result) and result["form"] == "handout"
     for name, entry in result["functions"].items():
-        assert entry["status"] in ("pass", "fail", "missing", "error", "timeout", "crashed"), name
+        assert entry["status"] in ("pass", "fail", "missing", "error", "timeout", "crashed", "not graded"), name
         assert isinstance(entry["seconds"], float) and isinstance(entry["diagnoses"], list)
         assert all(set(check) == {"name", "passed", "detail"} for check in entry["checks"])
     assert result["score"] == 80 and result["max_score"] == 100     # 2a, 2b and 2c pass
@@ -122,11 +122,11 @@ def test_the_json_schema_and_the_other_outputs(misbehaving):
 @pytest.mark.parametrize("file,status,words", [
     ("import_error.py", "error", "No module named 'numpy_extensions_of_my_own'"),
     ("syntax_error.py", "error", "SyntaxError"),
-    ("import_hang.py", "timeout", "importing the module: did not finish in 4 s"),
+    ("import_hang.py", "timeout", "importing the module: did not finish in 4 s (--call-timeout)"),
 ])
 def test_a_module_that_does_not_import(file, status, words, tmp_path):
     path = tmp_path / "report.json"
-    assert cli.main([str(ISOLATION / file), "--timeout", "4", *QUICK_ARGS, "--json", str(path)]) == 1
+    assert cli.main([str(ISOLATION / file), "--call-timeout", "4", *QUICK_ARGS, "--json", str(path)]) == 1
     functions = json.loads(path.read_text())["functions"]
     assert functions["conv2d_vector"]["status"] == status
     assert any(words in text for text in functions["conv2d_vector"]["diagnoses"])
@@ -194,24 +194,27 @@ def _fake_report(target) -> dict:
 
 def test_a_checker_error_is_that_submissions_row(tmp_path, monkeypatch):
     """An exception in the checker while it grades one submission is that submission's row, with the traceback's
-    last lines in its feedback; the others are graded."""
+    last lines in its feedback, and a grading error: none of its items has a score (their cells say why) and the
+    batch exits with status 2; the others are graded."""
     folder = tmp_path / "class"
     folder.mkdir()
     for name in ("erin", "frank"):
         (folder / f"{name}.py").write_text("def relu_vector(a, device):\n    return a\n")
 
-    def check(target, options, rubric):
+    def check(target, options, rubric, progress=None):
         if target.name == "erin.py":
             raise ZeroDivisionError("a bug in the checker")
         return _fake_report(target)
 
     monkeypatch.setattr(batch, "check", check)
     options = grade.Options(plans.Settings(train_steps=0))
-    assert batch.grade_batch(folder, None, options, None, False) == 1
+    assert batch.grade_batch(folder, None, options, None, False) == 2
     out = tmp_path / "class-results"
     rows = list(csv.reader(io.StringIO((out / batch.GRADEBOOK).read_text())))
     assert [row[0] for row in rows[1:]] == ["erin", "frank"]
     assert rows[1][-1].startswith("checker error: ZeroDivisionError: a bug in the checker")
+    assert all(cell.startswith("not graded: checker error: ZeroDivisionError") for cell in rows[1][3:-1])
+    assert json.loads((out / "erin" / batch.REPORT).read_text())["grading_errors"][0].startswith("checker error")
     feedback = (out / "erin" / batch.FEEDBACK).read_text()
     assert "raise ZeroDivisionError" in feedback and "not a fault of the submission" in feedback
     assert json.loads((out / "frank" / batch.REPORT).read_text())["functions"]["relu_vector"]["status"] == "pass"
