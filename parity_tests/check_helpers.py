@@ -17,12 +17,15 @@ FULL = grade.Options(plans.Settings(speed_repeats=1, train_steps=0))     # the c
 _names = itertools.count()
 
 
-def compose(snippet: str, folder: Path, name: str | None = None) -> Path:
-    """A submission: good.py with one bug from broken/ appended (its definition replaces good.py's)."""
+def compose(snippets: str | tuple, folder: Path, name: str | None = None) -> Path:
+    """A submission: good.py with snippets appended (their definitions replace good.py's), each the name of a file
+    of broken/ (one bug) or a path under check_corpus/ (slow/python_loops: correct but slow)."""
+    snippets = (snippets,) if isinstance(snippets, str) else snippets
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name or snippet}.py"
-    bug = (CORPUS / "broken" / f"{snippet}.py").read_text()
-    path.write_text((CORPUS / "good.py").read_text() + "\n\n# ---- the bug ----\n" + bug)
+    path = folder / f"{name or '+'.join(snippet.replace('/', '-') for snippet in snippets)}.py"
+    parts = [(CORPUS / ("" if "/" in snippet else "broken") / f"{snippet}.py").read_text() for snippet in snippets]
+    path.write_text((CORPUS / "good.py").read_text() + "".join(f"\n\n# ---- {snippet} ----\n{part}"
+                                                               for snippet, part in zip(snippets, parts)))
     return path
 
 

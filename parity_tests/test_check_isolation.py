@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from simple_conv_net.check import batch, cli, grade, plans, report
+from simple_conv_net.check import batch, cli, grade, plans, report, rubric
 from simple_conv_net.check.sandbox import KEEP
 
 from check_helpers import CORPUS, compose, make_class
@@ -130,6 +130,92 @@ def test_a_module_that_does_not_import(file, status, words, tmp_path):
     functions = json.loads(path.read_text())["functions"]
     assert functions["conv2d_vector"]["status"] == status
     assert any(words in text for text in functions["conv2d_vector"]["diagnoses"])
+
+
+# Per-call ceiling and budget of the slow fixtures' run: python_loops' conv2d_scalar takes about 0.2 s a call on the
+# small shapes and 9 s on the homework's (more on a loaded machine), so its verdict call is stopped at the ceiling.
+SLOW_ARGS = ["--call-timeout", "3", "--timeout", "4", "--scalar-batch-sizes", "1", "--train-steps", "0", "--jobs", "2"]
+
+
+def _conv_rubric(path) -> str:
+    """A rubric of one item, conv2d_scalar with the homework's task 1 weights, to compare a score with its twin's."""
+    task1 = next(item for item in json.loads((rubric.RUBRICS / "homework.json").read_text())["items"]
+                 if "conv2d_scalar" in item["functions"])
+    path.write_text(json.dumps({"items": [dict(task1, name="conv", points=10, functions=["conv2d_scalar"])]}))
+    return str(path)
+
+
+def test_slow_code_is_judged_by_what_ran_and_a_hang_by_its_ceiling(tmp_path, one_thread):
+    """A correct Python-loop conv2d_scalar whose homework-shape call cannot return within the ceiling passes on what
+    ran and scores what its fast twin does; a relu_vector that never returns is a timeout at its first call; no
+    failing check or diagnosis comes from a call that did not return."""
+    from check_helpers import load, run_in_process
+
+    path = compose(("slow/python_loops", "slow/hang"), tmp_path / "student", name="simple_conv_net_func")
+    rubric_path = _conv_rubric(tmp_path / "conv.json")
+    out = tmp_path / "report.json"
+    assert cli.main([str(path), "--only", "conv2d_scalar", "relu_vector", *SLOW_ARGS, "--rubric", rubric_path,
+                     "--json", str(out)]) == 1
+    result = json.loads(out.read_text())
+    conv, relu = result["functions"]["conv2d_scalar"], result["functions"]["relu_vector"]
+    assert conv["status"] == "pass" and all(c["passed"] for c in conv["checks"]), conv["checks"]
+    assert any(c["name"].startswith("values small random") for c in conv["checks"])
+    stopped = {item["name"]: item["detail"] for item in conv["not_checked"]}
+    assert stopped.get("random N=1", "").startswith("not checked: did not return within 3 s"), stopped
+    ran = {c["name"].split(" ", 1)[1] for c in conv["checks"] if c["name"].startswith("values ")}
+    assert not ran & set(stopped), ran & set(stopped)
+    assert relu["status"] == "timeout" and relu["checks"] == []
+    assert relu["diagnoses"][0].startswith("timeout: the first call (small random N=4) did not return within 3 s"), \
+        relu["diagnoses"]
+    twin = run_in_process(load(CORPUS / "good.py"), "conv2d_scalar")
+    fast = rubric.score(rubric.load(rubric_path), {"conv2d_scalar": report.function_entry(twin)})
+    assert result["score"] == fast["score"] == 10, (result["rubric"], fast)
+
+
+def test_only_one_function_prints_its_diagnosis(tmp_path, capsys):
+    """A student's loop: --only conv2d_vector checks that function alone and says why it fails."""
+    path = compose("kernel_flipped", tmp_path / "student", name="simple_conv_net_func")
+    start = time.monotonic()
+    assert cli.main([str(path), "--only", "conv2d_vector"]) == 1
+    seconds = time.monotonic() - start
+    printed = capsys.readouterr()
+    assert "the kernel is flipped" in printed.out and "conv2d_vector: fail" in printed.out
+    assert "pool2d_vector" not in printed.out.split("rubric")[0]
+    assert "simple_conv_net_func.py: conv2d_vector: fail in" in printed.err    # the progress line, off a terminal
+    print(f"--only conv2d_vector in {seconds:.1f} s")
+
+
+def test_missing_mnist_is_a_grading_error(tmp_path, capsys):
+    """No MNIST where --data-dir points: task 3 is not graded (no score, its cell says why), the batch exits with 2,
+    nothing suggests a flag the checker lacks, and the next run grades the submission again."""
+    folder, empty = tmp_path / "class", tmp_path / "no-data"
+    folder.mkdir()
+    empty.mkdir()
+    (folder / "bob.py").write_text("import torch\n\n\ndef relu_vector(a, device):\n    return a.clamp(min=0)\n")
+    args = ["--batch", str(folder), "--speed-repeats", "1", "--jobs", "2", "--data-dir", str(empty)]
+    assert cli.main(args) == 2
+    out = tmp_path / "class-results"
+    rows = list(csv.DictReader(io.StringIO((out / batch.GRADEBOOK).read_text())))
+    cell = rows[0]["Task 3: training and timing"]
+    assert cell.startswith("not graded: training: MNIST not found") and str(empty) in cell, cell
+    reported = json.loads((out / "bob" / batch.REPORT).read_text())
+    assert reported["grading_errors"] and not reported["graded"]
+    (task3,) = [item for item in reported["rubric"]["items"] if item["name"].startswith("Task 3")]
+    assert task3["score"] is None and task3["graded"] is False
+    assert reported["score"] == sum(item["score"] for item in reported["rubric"]["items"] if item["graded"])
+    assert "use --download" not in json.dumps(reported) and "python train.py --download" in cell
+    capsys.readouterr()
+    assert cli.main(args) == 2
+    assert "graded 1 submission(s), skipped 0 already graded" in capsys.readouterr().out
+
+
+def test_a_checker_error_exits_2(tmp_path, monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug in the checker")
+
+    monkeypatch.setattr(cli, "check", broken)
+    assert cli.main([str(ISOLATION / "sleeper.py")]) == 2
+    assert "grading error: the checker failed (ZeroDivisionError: a bug in the checker)" in capsys.readouterr().err
 
 
 def test_usage_and_target_errors_exit_2(tmp_path, capsys):

@@ -177,11 +177,12 @@ def _returned(seen: list[Seen]) -> list[Seen]:
     return [s for s in seen if not s.problem()]
 
 
-def _property_check(name: str, seen: list[Seen], wrong, good: str) -> Check:
-    """A property of the outputs the calls returned (calls that raised are the type check's business)."""
+def _property_check(name: str, seen: list[Seen], wrong, good: str) -> Check | None:
+    """A property of the outputs the calls returned (calls that raised are the type check's business); None when no
+    call returned a tensor."""
     returned = _returned(seen)
     if not returned:
-        return Check(name, False, "not checked: no call returned a tensor")
+        return None
     problems = [f"{s.call.label}: {wrong(s)}" for s in returned if wrong(s)]
     return _failing(name, _dedupe(problems), good)
 
@@ -193,24 +194,24 @@ def shape_check(seen: list[Seen]) -> Check:
     return _property_check("shape", seen, wrong, "every output has native's shape")
 
 
-def dtype_check(seen: list[Seen]) -> Check:
+def dtype_check(seen: list[Seen]) -> Check | None:
     """Of every tensor returned, comparable or not (a complex one has a dtype too)."""
     tensors = [s for s in seen if "dtype" in s.info and not s.error]
     if not tensors:
-        return Check("dtype", False, "not checked: no call returned a tensor")
+        return None
     problems = [f"{s.call.label}: {s.info['dtype']} out for {s.truth.dtype} in" for s in tensors
                 if s.info["dtype"] != str(s.truth.dtype)]
     return _failing("dtype", _dedupe(problems), "the output has the inputs' dtype")
 
 
 def scratch_checks(function: Function, seen: list[Seen]) -> list[Check]:
-    """The from-scratch checks of one function (see :mod:`.scratch`)."""
+    """The from-scratch checks of one function (see :mod:`.scratch`); none when no watched call ran."""
     checks = []
     for rule in scratch.rules(function):
         names = scratch.native_names(rule, seen)
         if names is None:
-            checks.append(Check(rule.check, False, "not checked: no watched call was recorded"))
-        elif names:
+            continue
+        if names:
             checks.append(Check(rule.check, False, f"PyTorch's own {rule.what} ran: {', '.join(names)}"))
         else:
             ops = scratch.recorded(seen)
@@ -243,10 +244,10 @@ def value_checks(seen: Seen) -> list[Check]:
     return checks
 
 
-def arguments_check(seen: list[Seen]) -> Check:
+def arguments_check(seen: list[Seen]) -> Check | None:
     returned = _returned(seen)
     if not returned:
-        return Check("arguments unchanged", False, "not checked: no call returned a tensor")
+        return None
     problems = [f"{s.call.label}: '{name}' changed in {count} entries" for s in returned
                 for name, count, _ in diagnose.changed_arguments(s)]
     return _failing("arguments unchanged", _dedupe(problems), "no call changes its arguments")
@@ -393,7 +394,7 @@ def im2col_checks(seen: list[Seen]) -> list[Check]:
     else:
         check = Check("values", False, "; ".join(f"{label}: {detail}" for results in found.values()
                                                  for label, layout, detail in results if not layout))
-    return [check, arguments_check(seen), *scratch_checks(forms.HANDOUT["im2col"], seen)]
+    return [c for c in (check, arguments_check(seen), *scratch_checks(forms.HANDOUT["im2col"], seen)) if c is not None]
 
 
 # ----------------------------------------------------------------------------- one function
@@ -453,20 +454,24 @@ def _forward_only_notes(seen: list[Seen]) -> list[str]:
         if problem:
             notes.append(f"no gradient flows through this function ({problem}): fine for task 1, which asks for "
                          f"forward passes; it could not be trained")
-        elif any(not r.passed and not kinks.kink_note(s, n, s.gradient(n)) for n, r in s.gradient_comparisons.items()):
+        elif s.comparison.passed and any(not r.passed and not kinks.kink_note(s, n, s.gradient(n))
+                                         for n, r in s.gradient_comparisons.items()):
             notes.append("its gradient is wrong (autograd through it does not match native's): fine for task 1, "
                          "which asks for forward passes; it could not be trained")
     return list(dict.fromkeys(notes))
 
 
-def checks_of(function: Function, seen: list[Seen], notes: list, timed: dict | None = None) -> list[Check]:
+def checks_of(function: Function, seen: list[Seen], notes: list, timed: dict | None = None,
+              watched: list[Seen] | None = None) -> list[Check]:
     """Every check of one function from the calls that ran (see the module doc); ``timed``: its :func:`timing`,
-    if already known."""
+    if already known; ``watched``: the calls whose recorded ops count (default ``seen``: a call on small shapes
+    that does not count for its values still shows what the function runs)."""
     if function.op == "im2col":
         return im2col_checks(seen)
+    watched = seen if watched is None else watched
     if function.scalar:
         notes += _forward_only_notes(seen)
-        seen = [s for s in seen if not s.call.grad]
+        seen, watched = ([s for s in calls if not s.call.grad] for calls in (seen, watched))
     checks = [type_check(seen, numbers_ok=function.op == "diff_mse")]
     tensors = [s for s in seen if s.call.case != "cuda"]
     if function.op != "diff_mse":
@@ -484,7 +489,8 @@ def checks_of(function: Function, seen: list[Seen], notes: list, timed: dict | N
         checks.append(graph_check(differentiated))
         for s in differentiated:
             checks += gradient_checks(s, notes)
-    return checks + scratch_checks(function, seen) + speed_checks(seen, timing(seen) if timed is None else timed)
+    checks += scratch_checks(function, watched) + speed_checks(seen, timing(seen) if timed is None else timed)
+    return [check for check in checks if check is not None]     # a property no returned call could show
 
 
 def status_of(checks: list[Check], seen: list[Seen], ended: str | None) -> str:
@@ -542,7 +548,7 @@ def _analyse(function: Function, calls: list[Call], result: Result) -> FunctionR
     judged = [s for s in seen if s.fate.judged]
     counted, note = hard_coded(judged)
     timed = timing(counted)
-    checks = checks_of(function, counted, notes, timed)
+    checks = checks_of(function, counted, notes, timed, watched=judged) if judged else []
     status = status_of(checks, judged, result.ended)
     found = FunctionResult(function.name, status, checks, notes=notes + [n for n in (note, slow_note(seen, result))
                                                                          if n],

@@ -90,7 +90,8 @@ def _compared(hypothesis, s, inputs: dict, insane) -> str | None:
         return None
     where = " on the interior (the border reads past the input's edge)" if hypothesis.interior else ""
     where += " on the entries it wrote" if keep is not None else ""
-    written = s.comparison.problem or f"{number(s.comparison.max_rel)} off"
+    written = s.comparison.problem or (f"{number(s.comparison.max_rel)} off" if s.output.isfinite().all()
+                                       else "off, with entries that are not finite")
     return (f"{hypothesis.text}: the output matches native with that change{where} (max rel error "
             f"{number(result.max_rel)}); as written it is {written}{evidence(s.comparison)}")
 

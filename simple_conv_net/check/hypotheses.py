@@ -72,7 +72,7 @@ def pairs(singles: list[Hypothesis]) -> list[Hypothesis]:
     for a, b in itertools.combinations(singles, 2):
         if a.group == b.group or (a.core and b.core):
             continue
-        found.append(Hypothesis(f"{a.text} and {b.text}", a.op, interior=a.interior or b.interior,
+        found.append(Hypothesis(f"{a.text}; and also {b.text}", a.op, interior=a.interior or b.interior,
                                 core=lambda i, o, a=a, b=b: _combined((a, b), i, o), group="pair"))
         if len(found) == MAX_PAIRS:
             break

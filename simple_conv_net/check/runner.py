@@ -184,6 +184,12 @@ class _Operators(TorchDispatchMode):
         super().__init__()
         self.names = names
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """False: do not wrap __torch_dispatch__ in torch._disable_dynamo, whose first call imports torch._dynamo
+        (seconds, in every child, inside the first watched call's time). Nothing here is compiled."""
+        return False
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.names.add(func._schema.name)          # with its namespace: 'aten::convolution'
         return func(*args, **(kwargs or {}))
@@ -199,6 +205,10 @@ def watching(ops: dict | None):
         yield
 
 
+# torch.use_deterministic_algorithms also sets inductor's flag, and importing inductor takes seconds: the switch itself.
+_deterministic = getattr(torch._C, "_set_deterministic_algorithms", None) or torch.use_deterministic_algorithms
+
+
 @contextlib.contextmanager
 def unwritten_as_nan(on: bool = True):
     """New tensors are filled with NaN (integers with their largest value) while the block runs (see the module
@@ -208,14 +218,14 @@ def unwritten_as_nan(on: bool = True):
         return
     previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
                 torch.utils.deterministic.fill_uninitialized_memory)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    _deterministic(True, warn_only=True)
     torch.utils.deterministic.fill_uninitialized_memory = True
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*deterministic", category=UserWarning)
             yield
     finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        _deterministic(previous[0], warn_only=previous[1])
         torch.utils.deterministic.fill_uninitialized_memory = previous[2]
 
 
