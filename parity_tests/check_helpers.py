@@ -1,7 +1,8 @@
 """Helpers of the checker's tests: the corpus of submissions, and the checker's steps run in this process.
 
-Also a script: ``python parity_tests/check_helpers.py DIR`` writes a class of twelve submissions into DIR
-(DIR/student00/simple_conv_net_func.py ...), each good.py with one bug of the corpus, to try the checker on.
+Also a script: ``python parity_tests/check_helpers.py DIR [--slow]`` writes a class of twelve submissions into DIR
+(DIR/student00/simple_conv_net_func.py ...), each good.py with one bug of the corpus (``--slow``: SLOW_CLASS, four
+of them with Python-loop scalar functions), to try the checker on.
 """
 
 import importlib.util
@@ -34,10 +35,17 @@ CLASS_BUGS = ("kernel_flipped", "bias_missing", "first_filter_only", "batch_hard
               "mutates_input", "bias_wrong_axis")
 
 
-def make_class(folder: Path) -> list[Path]:
-    """Twelve submissions, a folder each, each with one bug (CLASS_BUGS)."""
-    return [compose(bug, Path(folder) / f"student{number:02d}", name="simple_conv_net_func")
-            for number, bug in enumerate(CLASS_BUGS)]
+# Twelve submissions as a class hands them in: eight with one bug each, four whose scalar functions are Python loops
+# over single entries (correct, and slow), three of those with a bug elsewhere, one with vector functions that loop
+# over the batch as well.
+SLOW_CLASS = (*CLASS_BUGS[:8], ("slow/python_loops", "samples_mixed"), ("slow/python_loops", "mutates_input"),
+              ("slow/python_loops", "slow/batch_loop"), ("slow/python_loops", "reshape_channel_last"))
+
+
+def make_class(folder: Path, submissions: tuple = CLASS_BUGS) -> list[Path]:
+    """Twelve submissions, a folder each, each good.py with the snippets given (CLASS_BUGS: one bug each)."""
+    return [compose(snippets, Path(folder) / f"student{number:02d}", name="simple_conv_net_func")
+            for number, snippets in enumerate(submissions)]
 
 
 def load(path: Path):
@@ -63,7 +71,7 @@ def run_in_process(module, name: str, form: str = "handout", options: grade.Opti
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python parity_tests/check_helpers.py DIR")
-    for path in make_class(Path(sys.argv[1])):
+    if len(sys.argv) not in (2, 3) or sys.argv[2:] not in ([], ["--slow"]):
+        sys.exit("usage: python parity_tests/check_helpers.py DIR [--slow]")
+    for path in make_class(Path(sys.argv[1]), SLOW_CLASS if sys.argv[2:] else CLASS_BUGS):
         print(path)

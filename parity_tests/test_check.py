@@ -442,6 +442,19 @@ def test_a_fast_function_runs_its_whole_plan_in_one_child():
     assert {label: fate.state for label, fate in result.fates.items()} == dict.fromkeys(children.children[0], "returned")
 
 
+def test_calls_finished_before_the_child_is_seen_ready_are_timed_by_their_records():
+    """The watcher may see a child ready only once it has written records: the pace times the calls it sees
+    return, the others are timed from their records when the child ends (never from the clock's origin)."""
+    calls = _calls(("a", "small", "s", 2, 10), ("b", "graded", "g", 4, 1000), ("c", "sizes", "g", 8, 2000))
+    plan = schedule.Schedule(calls, schedule.Budget(60, 120))
+    plan.running, plan.done, plan.last = calls, 0, None
+    assert plan.pace(2, 5000.0) is not None and plan.result.fates == {}
+    plan.pace(3, 5001.0)
+    assert plan.result.fates["c"].seconds == 1.0
+    plan._absorb(schedule.Ran({c.label: {"label": c.label, "seconds": [0.25], "native_seconds": []} for c in calls}))
+    assert [plan.result.fates[label].seconds for label in "abc"] == [0.25, 0.25, 1.0]
+
+
 def test_a_slow_function_runs_what_fits_its_budget():
     """The verdict call runs whatever its estimate (the graded shapes decide); the calls that would not fit what is
     left of the budget are not checked, saying their estimate; a cheaper one after them still runs."""
@@ -536,8 +549,8 @@ def test_the_score_says_what_it_means():
     scored = report.rescore(_report(everything), rubric.load("homework"))
     assert scored["score"] == 100 and scored["rubric"]["sum"] == 110 and scored["graded"]
     card = report.card(scored)
-    assert "score 100 / 100 (the items earned 110; capped at 100)" in card
-    assert "the items add up to 110 points, 10 of them bonus" in card
+    assert "score 100 / 100 (the items earned 110 of their 110 points, 10 of them bonus; the score is capped at " \
+           "100)" in card
     assert "checks: of every check of the function, how many pass (the rubric counts some kinds only" in card
     assert "capped at 100" in report.gradescope(scored)["output"]
     odd = _report({"conv2d_vector": "pass"})

@@ -75,6 +75,7 @@ class FunctionResult:
     timing: dict = field(default_factory=dict)   # label -> {"layer", "images", "seconds", "native", "backward"}
     not_checked: list = field(default_factory=list)   # [{"name", "detail"}]: calls that did not run, and why
     grading_error: str | None = None  # why the checker could not judge it (not the code's fault), if so
+    calls: list = field(default_factory=list)   # [{"name", "state", "seconds"}]: what became of each call, how long
 
 
 @dataclass
@@ -320,7 +321,8 @@ def gradient_checks(s: Seen, notes: list) -> list[Check]:
 def timing(seen: list[Seen]) -> dict:
     """label -> median seconds of the candidate and of native (same child, interleaved), for timed calls; for a
     SimpleConvNet layer whose timed call did not run, its largest call that returned, with native timed here
-    ("estimated": True), so a slow function still has its epoch time."""
+    ("estimated": True), and for a layer none of whose calls returned, the schedule's estimate of its smallest
+    ("extrapolated": True), so a slow function still has its epoch time."""
     found = {}
     for s in seen:
         if s.call.timed and not s.problem() and s.record["seconds"] and s.record["native_seconds"]:
@@ -331,11 +333,17 @@ def timing(seen: list[Seen]) -> dict:
     timed = {t["layer"] for t in found.values()}
     for layer in dict.fromkeys(s.call.layer for s in seen if s.call.layer and s.call.layer not in timed):
         returned = [s for s in seen if s.call.layer == layer and not s.problem() and s.record["seconds"]]
+        guessed = [s for s in seen if s.call.layer == layer and s.fate.estimate is not None and not s.call.grad]
         if returned:
             s = max(returned, key=lambda s: (s.call.n, bool(s.call.grad)))
             found[s.call.label] = {"layer": layer, "images": s.call.n, "seconds": min(s.record["seconds"]),
                                    "native": native_seconds(s.call),
                                    "backward": bool(s.call.grad) and graph_problem(s) is None, "estimated": True}
+        elif guessed:
+            s = min(guessed, key=lambda s: s.call.n)
+            found[s.call.label] = {"layer": layer, "images": s.call.n, "seconds": s.fate.estimate / s.call.repeat,
+                                   "native": native_seconds(s.call), "backward": False, "estimated": True,
+                                   "extrapolated": True}
     return found
 
 
@@ -552,7 +560,10 @@ def _analyse(function: Function, calls: list[Call], result: Result) -> FunctionR
     status = status_of(checks, judged, result.ended)
     found = FunctionResult(function.name, status, checks, notes=notes + [n for n in (note, slow_note(seen, result))
                                                                          if n],
-                           timing=timed, not_checked=_not_checked(seen), seconds=result.seconds, output=result.output)
+                           timing=timed, not_checked=_not_checked(seen), seconds=result.seconds, output=result.output,
+                           calls=[{"name": s.call.label, "state": s.fate.state,
+                                   "seconds": None if s.fate.seconds is None else round(s.fate.seconds, 4)}
+                                  for s in seen])
     if status == GRADING_ERROR:
         found.grading_error = f"the child process did not start: {result.reason}"
     if status != "pass":

@@ -464,10 +464,12 @@ def uninitialised(seen) -> list[str]:
     return []
 
 
-def _stopped(function, seen, result) -> list[str]:
+def _stopped(seen, result) -> list[str]:
     """Why a function's calls ended early: its first call did not return, or the process crashed in one."""
     if result.ended == "timeout":
-        return [f"timeout: {result.reason}; nothing it did was judged"]
+        printed = [line.strip() for line in result.output.splitlines() if line.strip()]
+        last = f"; the last line it printed: {printed[-1][:200]!r}" if printed else "; it printed nothing"
+        return [f"timeout: {result.reason}; nothing it did was judged{last}"]
     if result.ended == "crashed":
         crashed = next((s.call.label for s in seen if s.fate.state == "crashed"), None)
         return [f"crashed{f' at {crashed}' if crashed else ''}: {result.reason}"]
@@ -477,7 +479,7 @@ def _stopped(function, seen, result) -> list[str]:
 def diagnoses(function, seen, result) -> list[str]:
     """Every finding for one function from the calls that ran (``seen``) and how its schedule ended (``result``),
     most telling first, without repeats."""
-    found = _stopped(function, seen, result)
+    found = _stopped(seen, result)
     if result.import_error is not None:
         return found + [import_error_text(result.import_error)]
     returned = [s for s in seen if s.record is not None and not s.error]

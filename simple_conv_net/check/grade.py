@@ -234,6 +234,7 @@ def check(target: Target, options: Options, rubric: Rubric | None = None, progre
     ordered = {name: results[name] for name in FORMS[form] if name in results}
     estimates = training.epoch_estimates(ordered, form)
     if trained is not None:
+        estimates = training.measured_epochs(estimates, trained.records, trained.native)
         ordered[TRAINING] = trained.analyse(estimates, form, ordered)
         if progress is not None:
             progress.finished(TRAINING, ordered[TRAINING].status, ordered[TRAINING].seconds)
@@ -249,7 +250,8 @@ def check(target: Target, options: Options, rubric: Rubric | None = None, progre
 def _summary(result: FunctionResult) -> str:
     skipped = len(result.not_checked)
     return f"{sum(c.passed for c in result.checks)}/{len(result.checks)} checks pass" + \
-        (f", {skipped} calls not run for lack of time" if skipped and result.status != "timeout" else "")
+        (f", {skipped} call{'s' * (skipped != 1)} not run for lack of time" if skipped and result.status != "timeout"
+         else "")
 
 
 def _notes(options: Options) -> list[str]:

@@ -88,17 +88,16 @@ def _count(entry: dict) -> str:
 def score_line(report: dict) -> str:
     """The score and what it means: the sum of the graded items, the rubric's points, the cap."""
     rubric = report["rubric"]
-    text = f"score {report['score']:g} / {report['max_score']:g}"
-    if rubric.get("sum", report["score"]) > report["max_score"]:
-        text += f" (the items earned {rubric['sum']:g}; capped at {report['max_score']:g})"
-    if rubric["total_points"] > rubric["max_score"]:
-        text += (f"; the items add up to {rubric['total_points']:g} points, {rubric['total_points'] - rubric['max_score']:g}"
-                 f" of them bonus, and the score is capped at {rubric['max_score']:g}")
+    total, cap, earned = rubric["total_points"], rubric["max_score"], rubric.get("sum", report["score"])
+    parts = []
+    if total > cap:
+        parts.append(f"the items earned {earned:g} of their {total:g} points, {total - cap:g} of them bonus; the score "
+                     f"is capped at {cap:g}")
     ungraded = [item for item in rubric["items"] if not item.get("graded", True)]
     if ungraded:
-        text += (f"; not graded: {', '.join(item['name'] for item in ungraded)} "
-                 f"({sum(item['points'] for item in ungraded):g} points), counted in neither")
-    return text
+        parts.append(f"not graded: {', '.join(item['name'] for item in ungraded)} "
+                     f"({sum(item['points'] for item in ungraded):g} points, counted in neither)")
+    return f"score {report['score']:g} / {report['max_score']:g}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
 def _not_checked_lines(entry: dict, prefix: str, shown: int) -> list[str]:
@@ -202,7 +201,8 @@ def feedback(report: dict) -> str:
             lines += [f"- **{c['name']}**: {c['detail']}" for c in failing]
             lines.append("")
         if entry.get("not_checked"):
-            lines.append(f"Not checked ({len(entry['not_checked'])} calls, counted neither for nor against):")
+            count = len(entry["not_checked"])
+            lines.append(f"Not checked ({count} call{'s' * (count != 1)}, counted neither for nor against):")
             lines += _not_checked_lines(entry, "- ", 8) + [""]
         lines += [f"> {text}" for text in entry["notes"]] + ([""] if entry["notes"] else [])
         if entry.get("output", "").strip():

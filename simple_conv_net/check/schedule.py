@@ -72,6 +72,7 @@ class Fate:
     state: str
     reason: str | None = None
     seconds: float | None = None      # wall-clock seconds it took (returned) or ran (stopped)
+    estimate: float | None = None     # what the plan expected it to take (skipped, stopped)
 
     @property
     def judged(self) -> bool:
@@ -132,19 +133,23 @@ class Estimates:
         by_n = self.samples.setdefault(call.family, {})
         by_n[call.n] = max(by_n.get(call.n, 0.0), seconds / call.repeat)
 
-    def _per_repeat(self, family: str | None, n: int) -> float | None:
+    def _per_repeat(self, family: str | None, n: int, like: str | None = None) -> float | None:
+        """Seconds per repeat at batch ``n`` from the family's measurements; measured at one batch size only, it
+        scales as family ``like`` does where that one is measured at two (a gradient family as its forward one),
+        else in proportion."""
         by_n = self.samples.get(family)
         if not by_n:
             return None
         low, high = min(by_n), max(by_n)
         if low == high:
-            return by_n[low] * n / low
+            shape = self._per_repeat(like, n) if like and len(self.samples.get(like, ())) > 1 else None
+            return by_n[low] * (shape / self._per_repeat(like, low) if shape else n / low)
         slope = max((by_n[high] - by_n[low]) / (high - low), 0.0)
         return max(by_n[low] - slope * low, 0.0) + slope * n
 
     def estimate(self, call) -> float | None:
         """Seconds ``call`` is expected to take, or None when nothing is measured yet."""
-        own = self._per_repeat(call.family, call.n)
+        own = self._per_repeat(call.family, call.n, call.forward_family)
         if own is None and call.forward_family:
             forward = self._per_repeat(call.forward_family, call.n)
             own = None if forward is None else forward * GRAD_FACTOR
@@ -171,8 +176,8 @@ class Schedule:
         self.spent = 0.0
         self.limits = {}               # label -> the limit the call ran under
         self.progress = progress
-        self.running = []              # the calls of the child running now, and when each was started
-        self.started = self.last = 0.0
+        self.running = []              # the calls of the child running now
+        self.last = None               # when the pace last saw a call return (None: its child is not ready yet)
         self.done = 0
 
     # ------------------------------------------------------------------------- the plan
@@ -215,8 +220,8 @@ class Schedule:
     def pace(self, done: int, now: float) -> float | None:
         """The deadline of the call the child runs now, after ``done`` of its calls returned; None: stop it (the
         call it is starting is no longer in the plan). See sandbox.run_child."""
-        if done == 0:
-            self.started = self.last = now
+        if self.last is None:        # the child is ready: a call it finished before this was seen is timed by its record
+            self.last = now
         elif done > self.done:
             share = (now - self.last) / (done - self.done)
             for index in range(self.done, done):
@@ -250,14 +255,17 @@ class Schedule:
             kept = [call for call, _ in self.plan()]
             if not kept:
                 break
-            self.running, self.done = kept, 0
+            self.running, self.done, self.last = kept, 0, None
             self.result.children += 1
             start = time.monotonic()
             ran = execute(kept, self.pace)
             self.result.seconds += time.monotonic() - start
             self._absorb(ran)
+        kept = {call.label for call, _ in self.plan()}
         for call in self.pending():
-            self.result.fates[call.label] = Fate("skipped", self.why_not(call))
+            why = self.why_not(call) if call.label not in kept else \
+                f"not checked: the function used the {MAX_CHILDREN} child processes it may"
+            self.result.fates[call.label] = Fate("skipped", why, estimate=self.estimates.estimate(call))
         return self.result
 
     def _absorb(self, ran: Ran) -> None:
@@ -285,7 +293,7 @@ class Schedule:
             estimate = self.estimates.estimate(at)
             guess = f" (estimated {seconds_text(estimate)})" if estimate is not None and at.label != self.first else ""
             result.fates[at.label] = Fate("stopped", f"not checked: did not return within {seconds_text(limit)}"
-                                                     f"{guess}: stopped", seconds=limit)
+                                                     f"{guess}: stopped", seconds=limit, estimate=estimate)
             self.estimates.add(at, limit)
             self.spent += limit
             if at.label == self.first:
