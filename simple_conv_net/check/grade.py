@@ -312,9 +312,8 @@ class TrainingRun:
 
 
 def no_mnist(options: Options) -> str | None:
-    """Why task 3 cannot be graded here (no MNIST files where the checker looked), or None."""
-    note = material(options.settings).note
-    return None if note is None else note.removeprefix("no MNIST, so no checks on real images and no training: ")
+    """Why task 3 cannot be graded here (no MNIST files where the checker looked), in one line, or None."""
+    return material(options.settings).missing
 
 
 def run_training(form: str, seen: Discovery, styles: dict, target: Target, options: Options,
@@ -323,7 +322,7 @@ def run_training(form: str, seen: Discovery, styles: dict, target: Target, optio
     missing = [name for name in training.needed(form).values()
                if name not in seen.found or not seen.found[name]["callable"]]
     if no_mnist(options):
-        return TrainingRun(grading_error=f"MNIST not found, so task 3 cannot be run: {no_mnist(options)}")
+        return TrainingRun(grading_error=f"task 3 cannot be run: {no_mnist(options)}")
     if seen.grading_error:
         return TrainingRun(grading_error=seen.grading_error)
     if seen.failure:

@@ -170,8 +170,9 @@ class Material:
 
     weights: dict                   # conv, fc1, fc2 -> (weight, bias)
     mnist: dict | None              # layer input name -> tensor [large, ...], plus "labels"
-    note: str | None = None         # why there is no MNIST
+    note: str | None = None         # why there is no MNIST, and every place the checker looked
     state: dict = field(default_factory=dict)   # the native net's state_dict (training starts from it)
+    missing: str | None = None      # why there is no MNIST in one line, with what to do
 
 
 def material(settings: Settings) -> Material:
@@ -183,8 +184,10 @@ def material(settings: Settings) -> Material:
     try:
         images, labels = data.load_mnist("test", settings.data_dir)
     except (data.MNISTNotFoundError, data.MNISTFormatError) as error:
-        return Material(weights, None, f"no MNIST, so no checks on real images and no training: {mnist_advice(error)}",
-                        state)
+        advice = mnist_advice(error, settings.data_dir)
+        places = "; ".join(" ".join(line.split()) for line in str(error).splitlines() if line.startswith("  "))
+        return Material(weights, None, f"no MNIST, so no checks on real images and no training: {advice}"
+                                       + (f"; looked in {places}" if places else ""), state, missing=advice)
     images, labels = images[:settings.large], labels[:settings.large]
     with torch.no_grad():
         _, z = net(images, return_intermediates=True)
@@ -193,11 +196,15 @@ def material(settings: Settings) -> Material:
     return Material(weights, {k: v.detach().clone() for k, v in mnist.items()}, state=state)
 
 
-def mnist_advice(error: Exception) -> str:
-    """data's message about missing MNIST files, with the checker's own advice (it has no --download)."""
-    lines = [line for line in str(error).splitlines() if not line.startswith("Point --data-dir")]
-    return "\n".join(lines) + ("\nPoint --data-dir (or $SIMPLE_CONV_NET_DATA) at the folder holding the four MNIST "
-                               "files; `python train.py --download --data-dir DIR` fetches them.")
+def mnist_advice(error: Exception, data_dir) -> str:
+    """Missing or broken MNIST files in one line (data's full message, every place it looked, is in the report's
+    notes), with the checker's own advice: it has no --download of its own."""
+    where, how = data.given_data_dir(data_dir)
+    looked = f"in {where} ({how})" if where else "in the default locations"
+    what = "not found" if isinstance(error, data.MNISTNotFoundError) else \
+        f"unreadable ({str(error).splitlines()[0][:200]})"
+    return (f"MNIST files {what} {looked}: point --data-dir (or $SIMPLE_CONV_NET_DATA) at the folder holding the four "
+            f"MNIST files (`python train.py --download --data-dir DIR` fetches them)")
 
 
 class Draw:

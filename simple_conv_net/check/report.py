@@ -158,6 +158,11 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: one line, no column separator."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
 def _item_score(item: dict) -> str:
     return "not graded" if item["score"] is None else f"{item['score']:g}"
 
@@ -172,7 +177,7 @@ def feedback(report: dict) -> str:
     lines = [f"# Feedback on {report['target']}", "",
              f"**{_sentence(score_line(report))}** (rubric `{rubric['rubric']}`)", "",
              "| item | score | points | how |", "|---|---:|---:|---|"]
-    lines += [f"| {item['name']} | {_item_score(item)} | {item['points']:g} | {item['detail']} |"
+    lines += [f"| {_cell(item['name'])} | {_item_score(item)} | {item['points']:g} | {_cell(item['detail'])} |"
               for item in rubric["items"]]
     if report.get("grading_errors"):
         lines += ["", "**Not graded**, through no fault of yours (the checker's or the grading machine's; it will "
@@ -220,11 +225,11 @@ def gradescope(report: dict) -> dict:
     tests = []
     for item in report["rubric"]["items"]:
         lines = [item["detail"]]
+        if item["score"] is None:       # a test without a score: why it is not graded, and no more
+            tests.append({"name": item["name"], "output": item["detail"]})
+            continue
         for name in item["functions"]:
             lines += [f"{name}: {text}" for text in report["functions"].get(name, {}).get("diagnoses", [])]
-        if item["score"] is None:
-            tests.append({"name": item["name"], "output": "\n".join(lines)})
-            continue
         tests.append({"name": item["name"], "score": item["score"], "max_score": item["points"],
                       "status": "passed" if item["score"] >= item["points"] else "failed",
                       "output": "\n".join(lines)})
