@@ -13,10 +13,11 @@ whose children share the parent's stdout). The child gets
   checker's modules are imported;
 - a wall-clock limit (here), counted from when the child says it is ready to import the
   submission (Python and torch started; their start-up has its own, generous limit, STARTUP, so
-  a loaded machine does not eat into ``--timeout``), and resource limits it sets on itself
-  before any candidate code runs (child.lower_limits): RLIMIT_DATA for memory (RLIMIT_AS would
-  also count the address space libraries merely reserve: CUDA reserves far more than any
-  limit), RLIMIT_CPU, RLIMIT_FSIZE and no core files;
+  a loaded machine does not eat into its time), with, when the caller gives a pace, a deadline
+  for each call (watched as the child's call records appear; see :func:`run_child`), and
+  resource limits it sets on itself before any candidate code runs (child.lower_limits):
+  RLIMIT_DATA for memory (RLIMIT_AS would also count the address space libraries merely
+  reserve: CUDA reserves far more than any limit), RLIMIT_CPU, RLIMIT_FSIZE and no core files;
 - stdin closed; stdout and stderr on pipes that this process drains as they fill, keeping the
   first and last KEEP bytes of each: a print flood neither blocks the child nor fills a disk.
   A child that closes them is still waited for, until it exits or its time is up.

@@ -220,6 +220,7 @@ class Schedule:
     def pace(self, done: int, now: float) -> float | None:
         """The deadline of the call the child runs now, after ``done`` of its calls returned; None: stop it (the
         call it is starting is no longer in the plan). See sandbox.run_child."""
+        done = min(done, len(self.running))      # record files beyond the child's own calls are none of its records
         if self.last is None:        # the child is ready: a call it finished before this was seen is timed by its record
             self.last = now
         elif done > self.done:

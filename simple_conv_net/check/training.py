@@ -38,7 +38,7 @@ from .. import data
 from ..backends import NATIVE, Ops
 from ..model import SimpleConvNet
 from .analysis import Check, FunctionResult
-from .runner import describe_error
+from .runner import describe_error, unwritten_as_nan
 from .schedule import GRAD_FACTOR, seconds_text
 from .text import error_text, where
 
@@ -161,7 +161,9 @@ def train(ops: Ops, request: dict, run: dict | None = None, progress=None, stop=
 
 
 def train_in_child(module, request: dict, write) -> None:
-    """The child's side: train with the candidate's functions, writing progress as it goes."""
+    """The child's side: train with the candidate's functions, writing progress as it goes; memory the functions
+    never write is NaN, as in every checked call (runner.unwritten_as_nan), so such a net fails alike every time
+    instead of training on whatever the memory held."""
     ops = handout_ops(module, request["with_device"]) if request["form"] == "handout" else functional_ops(module)
     run = {"losses": [], "seconds": []}
 
@@ -169,7 +171,8 @@ def train_in_child(module, request: dict, write) -> None:
         write("train-progress", {"losses": list(run["losses"]), "seconds": list(run["seconds"]), "state": _state(model)})
 
     try:
-        train(ops, request, run, progress)
+        with unwritten_as_nan():
+            train(ops, request, run, progress)
     except BaseException as error:  # noqa: BLE001 - candidate code
         run["error"] = describe_error(error, run.pop("phase"))
     write("train", run)
