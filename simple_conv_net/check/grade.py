@@ -106,8 +106,8 @@ def child_execute(function: Function, target: Target, options: Options, schedule
 
 
 def _estimate(plan_: schedule.Schedule) -> float:
-    """The schedule's estimate of the seconds its function takes, all told."""
-    return plan_.spent + sum(plan_.estimates.estimate(c) or 0.0 for c, _ in plan_.plan())
+    """The schedule's estimate of the seconds its function takes, all told (no call beyond its limit)."""
+    return plan_.spent + sum(min(plan_.estimates.estimate(c) or 0.0, limit) for c, limit in plan_.plan())
 
 
 def check_function(function: Function, calls: list, target: Target, options: Options, import_seconds: float = 0.0,
