@@ -240,7 +240,7 @@ def check(target: Target, options: Options, rubric: Rubric | None = None, progre
             progress.finished(TRAINING, ordered[TRAINING].status, ordered[TRAINING].seconds)
     report = {"target": target.text, "form": form,
               "functions": {name: function_entry(result) for name, result in ordered.items()},
-              "epoch": estimates, "notes": _notes(options),
+              "epoch": estimates, "notes": _notes(options) + _foreign(options, form),
               "seconds": round(time.monotonic() - start, 1), "import_output": seen.output,
               "settings": settings_record(options), "fingerprint": target.fingerprint(),
               "only": None if options.only is None else list(options.only)}
@@ -264,6 +264,12 @@ def _notes(options: Options) -> list[str]:
     if options.only is not None:
         notes.append(f"only {', '.join(options.only)} checked (--only): the rubric's other items are not graded")
     return notes
+
+
+def _foreign(options: Options, form: str) -> list[str]:
+    """A note on the names --only gave that the module's form does not have."""
+    others = [name for name in options.only or () if name not in FORMS[form] and name != TRAINING]
+    return [f"--only {', '.join(others)}: not a function of the {form} form, so not checked"] if others else []
 
 
 CHECKS_VERSION = 3   # raised when the checks change, so a batch regrades what an older checker graded
