@@ -92,6 +92,7 @@ def summary(report: dict, note: str | None = None) -> str:
     in its test, so a hidden item's stay hidden)."""
     lines = [f"Checked `{markdown(report['target'])}` ({report['form']} form) against native PyTorch."]
     lines += [markdown(note)] if note else []
+    lines += ["", markdown(outputs._sentence(outputs.score_line(report))) + "."]
     lines += ["", outputs.RULE, "", f"Time per epoch (task 3): {outputs.epoch_answer(report)}."]
     lines += [f"\nNote: {markdown(text)}" for text in report.get("notes", [])]
     return "\n".join(lines)
