@@ -552,7 +552,7 @@ def test_the_score_says_what_it_means():
     assert "score 100 / 100 (the items earned 110 of their 110 points, 10 of them bonus; the score is capped at " \
            "100)" in card
     assert "checks: of every check of the function, how many pass (the rubric counts some kinds only" in card
-    assert "capped at 100" in report.gradescope(scored)["output"]
+    assert "capped at 100" in platforms.gradescope(scored)["output"]
     odd = _report({"conv2d_vector": "pass"})
     odd["functions"]["conv2d_vector"]["status"] = "fail"
     odd["functions"]["conv2d_vector"]["checks"].append({"name": "graph connected", "passed": False, "detail": "cut"})

@@ -57,6 +57,7 @@ from .. import data
 from ..io import atomic_file, atomic_write_text
 from . import cli, container, platforms, report as outputs
 from .grade import check
+from .progress import Progress
 from .rubric import VISIBILITIES, RubricError, find, load
 from .sandbox import PROJECT_ROOT
 from .targets import TargetError, resolve
@@ -224,7 +225,7 @@ def check_upload(folder: Path, config: dict, source: Path) -> dict:
         target = resolve(args.target)
         kills = container.oom_kills()
         with cli.terminated_as_interrupted():
-            result = check(target, options, load(args.rubric), lambda name, status: _say(f"  {name}: {status}"))
+            result = check(target, options, load(args.rubric), Progress(sys.stdout, live=False))
     except TargetError as error:
         raise SubmissionProblem(str(error).replace(str(folder), "your submission")) from None
     except RubricError as error:

@@ -414,7 +414,7 @@ def _native_style(call: Call, defaults: dict) -> Call:
 DEFAULTS = {
     "conv2d": {"stride": 1, "padding": 0},
     "max_pool2d": {"stride": None, "padding": 0},
-    "flatten": {"start_dim": 1, "end_dim": -1},
+    "flatten": {"start_dim": 0, "end_dim": -1},
     "nll_loss": {"reduction": "mean"},
     "batch_norm": {"training": False, "momentum": 0.1, "eps": 1e-5},
     "relu": {}, "linear": {}, "log_softmax": {},
