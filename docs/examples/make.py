@@ -93,6 +93,8 @@ RUNS = {
     "parity-scalar": Run(["python -m simple_conv_net.parity --impl scalar"]),
     "check-student": Run(["python -m simple_conv_net.check runs/class/student00 --rubric homework "
                           "--feedback runs/feedback.md"], needs=["class"], exit=1),
+    "check-only": Run(["python -m simple_conv_net.check runs/class/student00 --only conv2d_vector"],
+                      needs=["class"], exit=1),
     "check-batch": Run(["python -m simple_conv_net.check --batch runs/class --rubric homework",
                         "python -m simple_conv_net.check --batch runs/class --rubric homework"], needs=["class"], exit=1),
     "check-vector-ops": Run(["python -m simple_conv_net.check vector_ops"]),
@@ -112,6 +114,7 @@ REGIONS = {
         r"^simple_conv_net.check: ", r"^$", r"^function ", r"^diff_mse ", r"^conv2d_scalar ", r"^conv2d_vector ",
         r"^training ", r"^conv2d_vector: fail", r"^  x values random N=1:", r"^  ! the kernel is flipped",
         r"^relu_vector: pass", r"ReLU'\(0\)", r"^time per epoch", r"^rubric ", r"^  Task ", r"^score ")),
+    "check-only": Region("check-only", whole),
     "check-batch": Region("check-batch", graded_twice(rows=6)),
     "check-vector-ops": Region("check-vector-ops", between(r"^simple_conv_net.check: ", r"^training ")),
     "check-my-ops": Region("check-my-ops", excerpt(r"^conv2d: fail", r"^  x type:", r"^  x values simple-net",
