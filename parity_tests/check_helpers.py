@@ -4,12 +4,16 @@ Also a script: ``python parity_tests/check_helpers.py DIR`` writes a class of tw
 (DIR/student00/simple_conv_net_func.py ...), each good.py with one bug of the corpus, to try the checker on.
 """
 
+import contextlib
 import importlib.util
 import itertools
+import os
 import sys
 from pathlib import Path
 
-from simple_conv_net.check import analysis, forms, grade, plans, runner
+import pytest
+
+from simple_conv_net.check import analysis, forkserver, forms, grade, plans, runner, sandbox
 
 CORPUS = Path(__file__).parent / "check_corpus"
 QUICK = grade.Options(plans.Settings(batch_sizes=(1, 4, 16), speed_repeats=1, train_steps=0))
@@ -55,6 +59,40 @@ def run_in_process(module, name: str, form: str = "handout", options: grade.Opti
     assert why is None, why
     records = {f"call-{i:03d}": runner.run_call(candidate, call.request()) for i, call in enumerate(calls)}
     return analysis.analyse(function, calls, records)
+
+
+def require_bwrap() -> None:
+    """Skip the test, with the reason, where the sandbox cannot start here (bwrap missing, or not working)."""
+    try:
+        sandbox.server_for(sandbox.Limits(sandbox="bwrap"))
+    except sandbox.SandboxError as error:
+        pytest.skip(f"the sandbox cannot start here: {error}")
+
+
+@contextlib.contextmanager
+def spawn_only():
+    """In the block, the fork server fails to start, as where it cannot: every child is a fresh interpreter."""
+    def cannot_start(self, environment, timeout):
+        raise forkserver.ServerError("switched off by the test")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(forkserver.Server, "start", cannot_start)
+        patch.setattr(sandbox, "_SERVERS", {})
+        patch.setattr(sandbox, "_UNUSABLE", {})
+        yield
+
+
+def processes_with(marker: str) -> list[int]:
+    """The ids of the live processes whose command line holds ``marker`` (zombies are gone, for this)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline, open(f"/proc/{entry}/stat") as stat:
+                if marker.encode() in cmdline.read() and stat.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from . import report
 from .grade import Options, check
 from .plans import Settings
 from .rubric import RubricError, load
-from .sandbox import Limits
+from .sandbox import SANDBOXES, Limits, SandboxError, server_for
 from .targets import TargetError, resolve
 
 
@@ -50,6 +50,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="wall-clock seconds for each function's checks (default: 60)")
     parser.add_argument("--memory-mb", type=positive_int, default=4096, metavar="MB",
                         help="memory limit of each child process (RLIMIT_DATA; default: 4096)")
+    parser.add_argument("--sandbox", choices=SANDBOXES, default="auto",
+                        help="run each child in bubblewrap's sandbox (bwrap; exit status 2 where it cannot start), "
+                             "without it (none), or in it where it works (auto, the default: one line says when it "
+                             "does not)")
     parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                         help="child processes at once (default: the number of CPUs)")
     parser.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[1, 4, 64], metavar="N",
@@ -79,7 +83,7 @@ def options_of(args) -> Options:
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     settings = Settings(tuple(sorted(set(args.batch_sizes))), tuple(sorted(set(args.scalar_batch_sizes))),
                         args.speed_repeats, args.seed, args.data_dir, args.train_steps, args.test_samples)
-    return Options(settings, Limits(args.timeout, args.memory_mb, threads), args.jobs, args.form)
+    return Options(settings, Limits(args.timeout, args.memory_mb, threads, sandbox=args.sandbox), args.jobs, args.form)
 
 
 class Terminated(KeyboardInterrupt):
@@ -115,6 +119,8 @@ def _run(args) -> int:
     try:
         rubric = load(args.rubric) if args.rubric else None
         options = options_of(args)
+        if args.sandbox == "bwrap":
+            server_for(options.limits)      # the sandbox, or exit 2 before anything is checked
         if args.batch:
             from .batch import grade_batch
             return grade_batch(args.batch, args.out, options, rubric, args.force)
@@ -124,7 +130,7 @@ def _run(args) -> int:
                 bar.update()
                 bar.set_postfix_str(f"{name}: {status}")
             result = check(target, options, rubric, progress)
-    except (TargetError, RubricError) as error:
+    except (TargetError, RubricError, SandboxError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:

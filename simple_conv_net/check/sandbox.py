@@ -1,12 +1,19 @@
 """Run candidate code in a child process that cannot take the checker down with it.
 
-One call of :func:`run_child` is one child: ``python -P -m simple_conv_net.check.child`` started
-with :mod:`subprocess` (a fresh interpreter, nothing inherited but the environment and the file
-descriptors named below; not multiprocessing, whose results come back as unrestricted pickles and
-whose children share the parent's stdout). The child gets
+One call of :func:`run_child` is one child, started in one of two ways, and treated alike here:
+
+- forked by the fork server (:mod:`.forkserver`), a process of this checker's that has imported
+  torch and the child's modules once and never runs candidate code: a child is ready in tens of
+  milliseconds instead of the seconds an interpreter takes to import torch. One server per checker
+  process (per sandbox view), started by the first child that needs it, stopped at exit;
+- or, where no server can start (not Linux, or it failed: said once on stderr), as
+  ``python -P -m simple_conv_net.check.child``, a fresh interpreter started with :mod:`subprocess`.
+
+Never multiprocessing, whose results come back as unrestricted pickles and whose children share
+the parent's stdout. Either way the child gets
 
 - its own session and process group, so a timeout kills it and everything it started (SIGKILL
-  to the group), and it dies with the checker (PR_SET_PDEATHSIG, see child);
+  to the group), and it dies with the checker (PR_SET_PDEATHSIG, see child; the server, too);
 - a neutral working directory at start, so no file of the submission can stand in for the
   checker's own modules (a student's simple_conv_net.py, random.py or torch.py); it moves into
   its working directory, a fresh temporary folder holding a copy of the submission, once the
@@ -16,10 +23,10 @@ whose children share the parent's stdout). The child gets
   a loaded machine does not eat into ``--timeout``), and resource limits it sets on itself
   before any candidate code runs (child.lower_limits): RLIMIT_DATA for memory (RLIMIT_AS would
   also count the address space libraries merely reserve: CUDA reserves far more than any
-  limit), RLIMIT_CPU, RLIMIT_FSIZE and no core files;
-- stdin closed; stdout and stderr on pipes that this process drains as they fill, keeping the
-  first and last KEEP bytes of each: a print flood neither blocks the child nor fills a disk.
-  A child that closes them is still waited for, until it exits or its time is up.
+  limit), RLIMIT_CPU, RLIMIT_FSIZE and no core files; and its own thread counts (child.use_threads);
+- stdin closed; stdout and stderr on pipes of its own that this process drains as they fill,
+  keeping the first and last KEEP bytes of each: a print flood neither blocks the child nor fills
+  a disk. A child that closes them is still waited for, until it exits or its time is up.
 
 Two file descriptors carry what the child must not leave lying around, both closed before any
 candidate code runs: the request (an unlinked temporary file) and the secret that signs its
@@ -29,14 +36,22 @@ shapes the child writes, loaded with ``torch.load(weights_only=True)`` (tensors,
 strings, lists and dicts, never objects). Anything else there makes the run "crashed: its
 results could not be read".
 
-This is isolation from accidents, not a security sandbox: the child runs as the same user, can
-read and write whatever that user can, can reach the network, a process it starts in a new
-session escapes the group kill, and code that reads the child's own memory can forge its records
-(see records). Grade untrusted code inside a container (see the README).
+``Limits.sandbox`` says whether the fork server, and so every child, runs in the sandbox
+(:mod:`.bubblewrap`): "bwrap" (or an error, :class:`SandboxError`, where it cannot), "none", or
+"auto", the default: the sandbox where bubblewrap works, else none, with one line on stderr
+saying so. With it, a child has no network, no view of the user's files or the checker's (other
+children's folders, the submissions, the results), only its own folder writable, its own PID,
+IPC, mount and user namespaces, as uid 65534 with no capabilities. Without it, this is isolation
+from accidents, not a security sandbox: the child runs as the same user, can read and write
+whatever that user can, can reach the network, and a process it starts in a new session escapes
+the group kill. Either way code that reads the child's own memory can forge its records (see
+records).
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import secrets
 import selectors
@@ -52,7 +67,9 @@ from pathlib import Path
 
 import torch
 
-from . import records
+from .. import data
+from . import bubblewrap, child, records
+from .forkserver import Server, ServerError, kill_group
 from .targets import Target
 
 KEEP = 4096           # bytes kept from each end of stdout and stderr
@@ -72,16 +89,22 @@ SIGNALS = {
 }
 
 
+SANDBOXES = ("auto", "bwrap", "none")
+
+
 @dataclass(frozen=True)
 class Limits:
     timeout: float = 60.0       # wall-clock seconds for the whole child, once it is ready
     memory_mb: int = 4096       # RLIMIT_DATA
     threads: int = 1            # torch / OpenMP / numba threads in the child
     file_mb: int = 1024         # RLIMIT_FSIZE: the largest file the child may write
+    sandbox: str = "auto"       # one of SANDBOXES (see the module doc)
 
     def __post_init__(self) -> None:
         if not (0 < self.timeout < float("inf")):
             raise ValueError(f"Limits: expected a finite timeout > 0, got {self.timeout}")
+        if self.sandbox not in SANDBOXES:
+            raise ValueError(f"Limits: expected a sandbox among {', '.join(SANDBOXES)}, got {self.sandbox!r}")
 
     @property
     def cpu_seconds(self) -> int:
@@ -120,28 +143,124 @@ class ChildRun:
 
 def _environment(threads: int) -> dict:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    for name in child.THREAD_VARIABLES:
         env[name] = str(threads)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
     return env
 
 
-LIVE: set = set()           # process groups of the children running now (see stop_all)
+LIVE: set = set()           # the children running now (see stop_all)
 STOPPING = threading.Event()   # set by stop_all: start no more children, and no more native training
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def stop_all() -> None:
     """Kill every child running now, with whatever it started, and start no more (the checker is stopped)."""
     STOPPING.set()
-    for pid in list(LIVE):
-        _kill_group(pid)
+    for process in list(LIVE):
+        process.kill()
+
+
+class SandboxError(Exception):
+    """``--sandbox bwrap`` where bubblewrap cannot be used; the message says why."""
+
+
+_SERVERS: dict = {}         # (sandboxed, folders it reads) -> its Server
+_UNUSABLE: dict = {}        # "sandbox" or "fork server" -> why it cannot be used in this process
+_SERVERS_LOCK = threading.Lock()
+
+
+def _default_folders() -> frozenset:
+    """Folders a sandboxed server shows from the start: the MNIST folder found without --data-dir, if any (a
+    training child then needs no server of its own)."""
+    try:
+        return frozenset({str(data.find_mnist())})
+    except data.MNISTNotFoundError:
+        return frozenset()
+
+
+def _folders_read(request: dict, target: Target) -> frozenset:
+    """Folders a child reads beyond the Python environment: a training request's MNIST folder, and for a module
+    target (the user's own code, imported where it is) the folder the checker runs in."""
+    folders = {request["data_dir"]} if request.get("data_dir") else set()
+    if target.kind == "module":
+        folders.add(os.getcwd())
+    return frozenset(folders)
+
+
+def _start_server(sandboxed: bool, folders: frozenset) -> Server:
+    scratch = Path(tempfile.mkdtemp(prefix="simple-conv-net-check-"))
+    if sandboxed:
+        server = Server(scratch, functools.partial(bubblewrap.command, scratch=scratch, project=PROJECT_ROOT,
+                                                   readable=sorted(folders)),
+                        "privileged" if bubblewrap.privileged() else "unprivileged")
+    else:
+        server = Server(scratch)
+    try:
+        server.start(_environment(1), STARTUP)       # (each child sets its own threads: child.use_threads)
+    except ServerError:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    _SERVERS[sandboxed, folders] = server
+    return server
+
+
+def _server(sandboxed: bool, folders: frozenset) -> Server:
+    """A running server that shows ``folders`` (a new one if none does); ServerError if it cannot start."""
+    for (boxed, shown), server in list(_SERVERS.items()):
+        if not server.alive():
+            _stop(_SERVERS.pop((boxed, shown)))
+        elif boxed == sandboxed and folders <= shown:
+            return server
+    return _start_server(sandboxed, folders | (_default_folders() if sandboxed else frozenset()))
+
+
+def _unusable(kind: str, reason: str, consequence: str) -> None:
+    """Remember that ``kind`` cannot be used here, and say so once, in one line."""
+    _UNUSABLE[kind] = reason
+    print(f"{kind} off: {reason}; {consequence}", file=sys.stderr)
+
+
+def server_for(limits: Limits, folders: frozenset = frozenset()) -> Server | None:
+    """The fork server a child of ``limits`` starts from (in the sandbox, or not, as ``limits.sandbox`` says), or
+    None where children must start as fresh interpreters. SandboxError where the sandbox was asked for and
+    cannot be had."""
+    with _SERVERS_LOCK:
+        if limits.sandbox != "none" and "sandbox" not in _UNUSABLE:
+            try:
+                reason = bubblewrap.unavailable()
+                if reason is None:
+                    return _server(True, folders)
+            except ServerError as error:
+                reason = str(error)
+            if limits.sandbox == "bwrap":
+                raise SandboxError(f"--sandbox bwrap: {reason}")
+            _unusable("sandbox", reason, "candidate code runs as you, with your files and the network in reach "
+                                         "(--sandbox none: this is meant)")
+        elif limits.sandbox == "bwrap":
+            raise SandboxError(f"--sandbox bwrap: {_UNUSABLE['sandbox']}")
+        if "fork server" in _UNUSABLE:
+            return None
+        if not sys.platform.startswith("linux"):
+            _UNUSABLE["fork server"] = "needs Linux"
+            return None
+        try:
+            return _server(False, frozenset())
+        except ServerError as error:
+            _unusable("fork server", str(error), "each child starts its own interpreter (slower)")
+            return None
+
+
+def _stop(server: Server) -> None:
+    server.stop()
+    shutil.rmtree(server.scratch, ignore_errors=True)
+
+
+@atexit.register
+def stop_servers() -> None:
+    """Stop every fork server, and with it every child it has."""
+    with _SERVERS_LOCK:
+        while _SERVERS:
+            _stop(_SERVERS.popitem()[1])
 
 
 @dataclass
@@ -154,7 +273,31 @@ class Drained:
     ready: bool = False         # it said it was ready to import the submission
 
 
-def _drain(process: subprocess.Popen, ready_pipe: int, timeout: float) -> Drained:
+class _Spawned:
+    """A child started as a fresh interpreter, as :func:`_drain` sees a process (see forkserver.ServedChild)."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process, self.stdout, self.stderr = process, process.stdout, process.stderr
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def kill(self) -> None:
+        kill_group(self.process.pid)
+
+    def wait(self) -> int:
+        return self.process.wait()
+
+    def close(self) -> None:
+        self.stdout.close()
+        self.stderr.close()
+
+
+def _drain(process, ready_pipe: int, timeout: float) -> Drained:
     """Read the child's stdout and stderr, and its ready signal, until it exits (its pipes closed or not) or its
     time is up: STARTUP to be ready, then ``timeout``."""
     drained = Drained(Capture(), Capture())
@@ -184,7 +327,7 @@ def _drain(process: subprocess.Popen, ready_pipe: int, timeout: float) -> Draine
             elif not drained.ready:
                 drained.ready, deadline = True, time.monotonic() + timeout
     selector.close()
-    _kill_group(process.pid)  # a timeout, or whatever the child left running
+    process.kill()  # a timeout, or whatever the child left running
     process.wait()
     return drained
 
@@ -200,15 +343,23 @@ def _crash_reason(returncode: int, stderr: str) -> str:
     return f"the process ended with exit code {returncode} before finishing its calls; {said}"
 
 
-def _command(limits: Limits, root: Path, fds: dict) -> list[str]:
+def _limits(limits: Limits) -> dict:
+    """The fields of child.Setup that ``limits`` gives."""
+    return {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds, "file_mb": limits.file_mb,
+            "threads": limits.threads}
+
+
+def _spawn(limits: Limits, root: Path, fds: dict) -> _Spawned:
     """``python -P -m simple_conv_net.check.child ...``: -P (Python 3.11+) keeps the working directory off
     sys.path, which the neutral start directory does on older ones."""
     safe_path = ["-P"] if sys.version_info >= (3, 11) else []
-    return [sys.executable, *safe_path, "-m", "simple_conv_net.check.child", "--work", str(root / "work"),
-            "--results", str(root / "results"),
-            *(item for name, fd in fds.items() for item in (f"--{name}-fd", str(fd))),
-            "--parent", str(os.getpid()), "--memory-mb", str(limits.memory_mb),
-            "--cpu-seconds", str(limits.cpu_seconds), "--file-mb", str(limits.file_mb)]
+    setup = child.Setup(work=str(root / "work"), results=str(root / "results"), request_fd=fds["request"],
+                        secret_fd=fds["secret"], ready_fd=fds["ready"], parent=os.getpid(), **_limits(limits))
+    return _Spawned(subprocess.Popen([sys.executable, *safe_path, "-m", "simple_conv_net.check.child",
+                                      *child.arguments(setup)],
+                                     cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True, pass_fds=list(fds.values()),
+                                     env=_environment(limits.threads)))
 
 
 def _pipe_holding(data: bytes) -> int:
@@ -219,23 +370,26 @@ def _pipe_holding(data: bytes) -> int:
     return read
 
 
-def _start(limits: Limits, root: Path, request_fd: int, secret: bytes):
-    """(the child, the read end of its ready pipe), its other descriptors handed over and closed here."""
+def _start(server: Server | None, limits: Limits, root: Path, request_fd: int, secret: bytes):
+    """(the child, the read end of its ready pipe), its other descriptors handed over and closed here: forked
+    by ``server``, or a fresh interpreter if there is none (or it has just ended)."""
     ready, ready_write = os.pipe()
     fds = {"request": request_fd, "secret": _pipe_holding(secret), "ready": ready_write}
     try:
-        process = subprocess.Popen(_command(limits, root, fds), cwd=root, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                   pass_fds=list(fds.values()), env=_environment(limits.threads))
+        try:
+            process = server.spawn(root, _limits(limits), fds, _environment(limits.threads)) if server \
+                else _spawn(limits, root, fds)
+        except ServerError:
+            process = _spawn(limits, root, fds)
     except BaseException:
         os.close(ready)
         raise
     finally:
         for name in ("secret", "ready"):
             os.close(fds[name])
-    LIVE.add(process.pid)
+    LIVE.add(process)
     if STOPPING.is_set():     # stopped while it started
-        _kill_group(process.pid)
+        process.kill()
     return process, ready
 
 
@@ -243,7 +397,9 @@ def run_child(mode: str, request: dict, target: Target, limits: Limits) -> Child
     """Start a child on ``request`` (a dict of tensors and plain data), wait for it within ``limits``."""
     if STOPPING.is_set():
         return ChildRun("crashed", "not started: the checker is stopping")
-    root = Path(tempfile.mkdtemp(prefix="simple-conv-net-check-"))   # the neutral start directory
+    server = server_for(limits, _folders_read(request, target))
+    root = Path(tempfile.mkdtemp(prefix="child-" if server else "simple-conv-net-check-",   # the neutral start
+                                 dir=server.scratch if server else None))                 # directory
     secret = secrets.token_bytes(records.SECRET_BYTES)
     try:
         target.copy_into(root / "work")
@@ -252,16 +408,17 @@ def run_child(mode: str, request: dict, target: Target, limits: Limits) -> Child
             torch.save(dict(request, mode=mode, target=target.request()), request_file)
             request_file.seek(0)
             start = time.monotonic()
-            process, ready = _start(limits, root, request_file.fileno(), secret)
+            process, ready = _start(server, limits, root, request_file.fileno(), secret)
         try:
             drained = _drain(process, ready, limits.timeout)
         except BaseException:     # Ctrl-C or SIGTERM while it runs: it ends with us
-            _kill_group(process.pid)
+            process.kill()
             process.wait()
             raise
         finally:
-            LIVE.discard(process.pid)
+            LIVE.discard(process)
             os.close(ready)
+            process.close()
         run = ChildRun("finished", None, stdout=drained.stdout.text(), stderr=drained.stderr.text(),
                        seconds=time.monotonic() - start)
         if STOPPING.is_set():

@@ -13,7 +13,8 @@ import torch
 
 
 def conv2d_scalar(x_in, conv_weight, conv_bias, device):
-    child = subprocess.Popen(["sleep", "600"])  # a process of its own, then an endless loop: timeout, both killed
+    # a process of its own (its command line marked by $LEFTOVER_MARKER), then an endless loop: timeout, both killed
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", os.environ["LEFTOVER_MARKER"]])
     print(f"started pid {child.pid}", flush=True)
     while True:
         pass

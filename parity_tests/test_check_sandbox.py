@@ -1,0 +1,182 @@
+"""--sandbox bwrap, and the fork server the children start from.
+
+check_corpus/isolation/hostile.py tries, one attempt per function, to open a TCP connection to a
+listener of the test's on 127.0.0.1, to read a file in the test's $HOME and the submission where it was
+handed in, to see the other children's folders, to write outside its folder (beside the test, into the
+Python environment, beside the submission), to find and kill the checker's process, to signal any other
+process (the other children's among them), and to leave a process running after the check. Under the
+sandbox each attempt must fail inside the child (the function prints what stopped it, then computes its
+layer: pass), and nothing must reach the outside. Skipped, with the reason, where bubblewrap is missing
+or cannot start; run both as root (the children drop to the real uid 65534) and as the code path of any
+other user (nested user namespaces), which root can take too.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import uuid
+
+import pytest
+import torch
+
+from simple_conv_net.check import bubblewrap, cli, forkserver, sandbox
+from simple_conv_net.check.targets import resolve
+
+from check_helpers import CORPUS, processes_with, require_bwrap, spawn_only
+
+ISOLATION = CORPUS / "isolation"
+QUICK_ARGS = ["--train-steps", "0", "--speed-repeats", "1", "--jobs", "2", "--timeout", "30", "--batch-sizes", "1", "2",
+              "--scalar-batch-sizes", "1"]
+
+# function -> the attempts it prints as blocked
+ATTEMPTS = {
+    "relu_vector": ["a TCP connection to ('127.0.0.1'"],
+    "relu_scalar": ["reading a file in the user's home", "reading the submission where it was handed in",
+                    "the other children's folders"],
+    "pool2d_vector": ["writing a file outside its folder", "writing into the Python environment",
+                      "writing beside the submission"],
+    "reshape_vector": ["finding the checker's process", "killing the checker's process"],
+    "fc_layer_vector": ["finding another process to signal", "killing every other process"],
+    "reshape_scalar": [],       # it starts a process to outlive the check: looked for afterwards
+}
+
+
+def _accepted(listener: socket.socket) -> int:
+    listener.setblocking(False)
+    count = 0
+    while True:
+        try:
+            listener.accept()[0].close()
+        except BlockingIOError:
+            return count
+        count += 1
+
+
+def _as_user_1000(command):
+    """bubblewrap's command for a user other than root, run by root as uid 1000 (root's own uid 0 may not be
+    mapped into a namespace without CAP_SETFCAP, which a user's namespaces never need: their uid is not 0)."""
+    def wrapped(*args, **kwargs):
+        argv = command(*args, **kwargs)
+        at = argv.index("--unshare-user") + 1
+        return argv[:at] + ["--uid", "1000", "--gid", "1000"] + argv[at:]
+    return wrapped
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["as root", "as another user"])
+def hostile(request, tmp_path_factory):
+    """One run of the command under --sandbox bwrap on hostile.py, with what it aims at; what got out."""
+    require_bwrap()
+    if request.param and not bubblewrap.privileged():
+        pytest.skip("only root can take root's path")
+    folder = tmp_path_factory.mktemp("hostile")
+    home, submission = folder / "home", folder / "student"
+    home.mkdir()
+    submission.mkdir()
+    (home / "secret.txt").write_text("the instructor's secret\n")
+    shutil.copy(ISOLATION / "hostile.py", submission / "simple_conv_net_func.py")
+    listener = socket.create_server(("127.0.0.1", 0))
+    marker = f"simple-conv-net-hostile-{uuid.uuid4().hex}"
+    aims = {"HOME": str(home), "HOSTILE_PORT": str(listener.getsockname()[1]),
+            "HOSTILE_SECRET": str(home / "secret.txt"), "HOSTILE_SUBMISSION": str(submission / "simple_conv_net_func.py"),
+            "HOSTILE_OUTSIDE": str(folder / "outside.txt"), "HOSTILE_CHECKER": str(os.getpid()),
+            "HOSTILE_MARKER": marker}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in aims.items():
+            patch.setenv(name, value)
+        patch.setattr(bubblewrap, "privileged", lambda: request.param)
+        if not request.param and os.geteuid() == 0:
+            patch.setattr(bubblewrap, "command", _as_user_1000(bubblewrap.command))
+        patch.setattr(sandbox, "_SERVERS", {})    # a server of this path, stopped below
+        status = cli.main([str(submission), *QUICK_ARGS, "--sandbox", "bwrap", "--json", str(folder / "r.json")])
+        sandbox.stop_servers()
+    found = {"status": status, "report": json.loads((folder / "r.json").read_text()), "accepted": _accepted(listener),
+             "outside": (folder / "outside.txt").exists(), "leftovers": processes_with(marker),
+             "submission": sorted(path.name for path in submission.iterdir()),
+             "project": os.path.exists(os.path.join(os.path.dirname(torch.__file__), "hostile.txt"))}
+    listener.close()
+    return found
+
+
+@pytest.mark.parametrize("function", ATTEMPTS)
+def test_each_attempt_fails_inside_its_child(hostile, function):
+    entry = hostile["report"]["functions"][function]
+    assert entry["status"] == "pass", (entry["diagnoses"], entry["output"])
+    for attempt in ATTEMPTS[function]:
+        assert f"blocked: {attempt}" in entry["output"], entry["output"]
+    assert "escaped" not in entry["output"]
+
+
+def test_the_others_are_reported_as_usual(hostile):
+    functions = hostile["report"]["functions"]
+    assert {name for name, entry in functions.items() if entry["status"] == "missing"} == \
+        set(functions) - set(ATTEMPTS)
+
+
+def test_nothing_got_out(hostile):
+    assert hostile["accepted"] == 0                      # no connection reached the listener
+    assert not hostile["outside"] and not hostile["project"]
+    assert hostile["submission"] == ["simple_conv_net_func.py"]
+    assert hostile["leftovers"] == []                    # the process it left died with its sandbox
+
+
+THREADS = "def relu_vector(a, device):\n    print('threads', torch.get_num_threads(), flush=True)\n" \
+          "    return a.clamp(min=0)\n"
+
+
+@pytest.mark.parametrize("jobs,threads", [(1, os.cpu_count()), (os.cpu_count(), 1)])
+def test_each_child_takes_its_thread_count(jobs, threads, tmp_path):
+    """A forked child sets its own threads (the server started none): all of the machine's CPUs for one job,
+    one each for one job per CPU."""
+    (tmp_path / "threads.py").write_text("import torch\n\n\n" + THREADS)
+    path = tmp_path / "r.json"
+    cli.main([str(tmp_path / "threads.py"), *QUICK_ARGS, "--jobs", str(jobs), "--sandbox", "none", "--json", str(path)])
+    assert f"threads {threads}\n" in json.loads(path.read_text())["functions"]["relu_vector"]["output"]
+
+
+def test_without_a_fork_server_children_are_fresh_interpreters(tmp_path, capsys):
+    """Where the server cannot start, it is said once, and each child is a fresh interpreter that works alike."""
+    (tmp_path / "threads.py").write_text("import torch\n\n\n" + THREADS)
+    path = tmp_path / "r.json"
+    with spawn_only():
+        cli.main([str(tmp_path / "threads.py"), *QUICK_ARGS, "--json", str(path)])
+    err = capsys.readouterr().err
+    assert err.count("fork server off: switched off by the test") == 1
+    entry = json.loads(path.read_text())["functions"]["relu_vector"]
+    assert entry["status"] == "pass" and "threads 1\n" in entry["output"]
+
+
+def test_sandbox_bwrap_where_it_cannot_start_is_a_usage_error(monkeypatch, tmp_path, capsys):
+    """--sandbox bwrap never runs a child without the sandbox: exit status 2 and why; auto says it in one line."""
+    monkeypatch.setattr(bubblewrap, "unavailable", lambda: "bwrap is not installed (test)")
+    monkeypatch.setattr(sandbox, "_UNUSABLE", {})
+    target = str(ISOLATION / "sleeper.py")
+    assert cli.main([target, "--sandbox", "bwrap", *QUICK_ARGS]) == 2
+    assert "--sandbox bwrap: bwrap is not installed (test)" in capsys.readouterr().err
+    (tmp_path / "relu.py").write_text("def relu_vector(a, device):\n    return a.clamp(min=0)\n")
+    assert cli.main([str(tmp_path / "relu.py"), *QUICK_ARGS]) == 1
+    err = capsys.readouterr().err
+    assert err.count("sandbox off: bwrap is not installed (test)") == 1
+
+
+def test_the_server_forks_from_one_thread_and_takes_its_children_when_it_stops(tmp_path):
+    """The server has started no thread (a fork would lose it); stopped, it ends, and its children with it: a
+    child waiting for its secret is reported killed."""
+    server = forkserver.Server(tmp_path)
+    server.start(sandbox._environment(1), sandbox.STARTUP)
+    assert len(os.listdir(f"/proc/{server.process.pid}/task")) == 1
+    folder = tmp_path / "child"
+    resolve(str(ISOLATION / "sleeper.py")).copy_into(folder / "work")
+    (folder / "results").mkdir()
+    secret, secret_write = os.pipe()     # never written nor closed: the child waits
+    ready, ready_write = os.pipe()
+    with open(os.devnull, "rb") as request:
+        child = server.spawn(folder, sandbox._limits(sandbox.Limits()),
+                             {"request": request.fileno(), "secret": secret, "ready": ready_write},
+                             sandbox._environment(1))
+    server.stop()
+    assert child.wait() == -signal.SIGKILL and server.process.returncode is not None
+    child.close()
+    for fd in (secret, secret_write, ready, ready_write):
+        os.close(fd)
