@@ -70,6 +70,13 @@ def sandbox_option(way: str) -> list[str]:
     return ["--sandbox", "bwrap" if way == "bwrap" else "none"]
 
 
+def _leftover_marker(submission) -> str:
+    """Words for the command line of the process misbehaving.py's conv2d_scalar leaves, put beside it."""
+    marker = f"simple-conv-net-leftover-{uuid.uuid4().hex}"
+    (submission / "leftover_marker").write_text(marker)
+    return marker
+
+
 @pytest.fixture(scope="module", params=WAYS)
 def misbehaving(request, tmp_path_factory):
     """The report, score card and exit status of one run of the command on a folder holding misbehaving.py as
@@ -80,16 +87,13 @@ def misbehaving(request, tmp_path_factory):
     shutil.copy(ISOLATION / "misbehaving.py", submission / "simple_conv_net_func.py")
     for name, text in SHADOWS.items():
         (submission / name).write_text(text)
+    marker = _leftover_marker(submission)
     before = {path.name: path.read_bytes() for path in submission.iterdir()}
     paths = {name: folder / name for name in ("report.json", "results.json", "feedback.md")}
-    marker = f"simple-conv-net-leftover-{uuid.uuid4().hex}"
     start = time.monotonic()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LEFTOVER_MARKER", marker)
-        status = cli.main([str(submission), "--timeout", str(TIMEOUT), "--memory-mb", "1024", *QUICK_ARGS,
-                           *sandbox_option(request.param),
-                           "--json", str(paths["report.json"]), "--gradescope", str(paths["results.json"]),
-                           "--feedback", str(paths["feedback.md"])])
+    status = cli.main([str(submission), "--timeout", str(TIMEOUT), "--memory-mb", "1024", *QUICK_ARGS,
+                       *sandbox_option(request.param), "--json", str(paths["report.json"]),
+                       "--gradescope", str(paths["results.json"]), "--feedback", str(paths["feedback.md"])])
     after = {path.name: path.read_bytes() for path in submission.iterdir()}
     return {"status": status, "seconds": time.monotonic() - start, "unchanged": after == before, "marker": marker,
             "report": json.loads(paths["report.json"].read_text()),
@@ -155,15 +159,14 @@ def test_a_module_that_does_not_import(file, status, words, way, tmp_path):
 SPAWNED = ("conv2d_scalar", "pool2d_scalar", "relu_scalar", "reshape_scalar")
 
 
-def test_children_started_as_fresh_interpreters_end_alike(tmp_path, monkeypatch):
+def test_children_started_as_fresh_interpreters_end_alike(tmp_path):
     """Where no fork server can start, each child is a fresh interpreter: a hang (and the process it started), a
     segfault, sys.exit and os._exit end as they do when forked (test_check_sandbox.py has one that passes)."""
     submission = tmp_path / "student"
     submission.mkdir()
     shutil.copy(ISOLATION / "misbehaving.py", submission)
     (submission / "simple_conv_net_func.py").write_text(f"from misbehaving import {', '.join(SPAWNED)}\n")
-    marker = f"simple-conv-net-leftover-{uuid.uuid4().hex}"
-    monkeypatch.setenv("LEFTOVER_MARKER", marker)
+    marker = _leftover_marker(submission)
     path = tmp_path / "report.json"
     with spawn_only():
         cli.main([str(submission), "--timeout", "4", *QUICK_ARGS, "--sandbox", "none", "--json", str(path)])
@@ -323,12 +326,16 @@ def test_a_stopped_checker_leaves_no_child_running(signal_, sandbox, tmp_path):
     if sandbox == "bwrap":
         require_bwrap()
     name = f"scn-sleep-{uuid.uuid4().hex[:5]}"
+    submission = tmp_path / "student"
+    submission.mkdir()
+    shutil.copy(ISOLATION / "sleeper.py", submission / "simple_conv_net_func.py")
+    (submission / "sleeper_name").write_text(name)
     scratch = tmp_path / "tmp"      # the checker's temporary folders
     scratch.mkdir()
-    command = [sys.executable, "-m", "simple_conv_net.check", str(ISOLATION / "sleeper.py"), "--train-steps", "0",
-               "--jobs", "1", "--sandbox", sandbox]
-    checker = subprocess.Popen(command, env=dict(os.environ, SLEEPER_NAME=name, TMPDIR=str(scratch)),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [sys.executable, "-m", "simple_conv_net.check", str(submission), "--train-steps", "0", "--jobs", "1",
+               "--sandbox", sandbox]
+    checker = subprocess.Popen(command, env=dict(os.environ, TMPDIR=str(scratch)), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
     try:
         pid, = _wait_for(lambda: _named(name), 120, "the child to start sleeping")
         checker.send_signal(signal_)

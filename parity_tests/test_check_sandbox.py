@@ -2,13 +2,14 @@
 
 check_corpus/isolation/hostile.py tries, one attempt per function, to open a TCP connection to a
 listener of the test's on 127.0.0.1, to read a file in the test's $HOME and the submission where it was
-handed in, to see the other children's folders, to write outside its folder (beside the test, into the
-Python environment, beside the submission), to find and kill the checker's process, to signal any other
-process (the other children's among them), and to leave a process running after the check. Under the
-sandbox each attempt must fail inside the child (the function prints what stopped it, then computes its
-layer: pass), and nothing must reach the outside. Skipped, with the reason, where bubblewrap is missing
-or cannot start; run both as root (the children drop to the real uid 65534) and as the code path of any
-other user (nested user namespaces), which root can take too.
+handed in, to read a variable of the checker's environment, to see the other children's folders, to
+write outside its folder (beside the test, into the Python environment, beside the submission), to find
+and kill the checker's process, to signal any other process (the other children's among them), and to
+leave a process running after the check. Under the sandbox each attempt must fail inside the child (the
+function prints what stopped it, then computes its layer: pass), and nothing must reach the outside.
+Skipped, with the reason, where bubblewrap is missing or cannot start; run both as root (the children
+drop to the real uid 65534) and on the path of any other user (bubblewrap's user namespace, the child's
+own inside it), which root can take too.
 """
 
 import json
@@ -34,7 +35,7 @@ QUICK_ARGS = ["--train-steps", "0", "--speed-repeats", "1", "--jobs", "2", "--ti
 ATTEMPTS = {
     "relu_vector": ["a TCP connection to ('127.0.0.1'"],
     "relu_scalar": ["reading a file in the user's home", "reading the submission where it was handed in",
-                    "the other children's folders"],
+                    "the checker's environment", "the other children's folders"],
     "pool2d_vector": ["writing a file outside its folder", "writing into the Python environment",
                       "writing beside the submission"],
     "reshape_vector": ["finding the checker's process", "killing the checker's process"],
@@ -78,13 +79,13 @@ def hostile(request, tmp_path_factory):
     shutil.copy(ISOLATION / "hostile.py", submission / "simple_conv_net_func.py")
     listener = socket.create_server(("127.0.0.1", 0))
     marker = f"simple-conv-net-hostile-{uuid.uuid4().hex}"
-    aims = {"HOME": str(home), "HOSTILE_PORT": str(listener.getsockname()[1]),
-            "HOSTILE_SECRET": str(home / "secret.txt"), "HOSTILE_SUBMISSION": str(submission / "simple_conv_net_func.py"),
-            "HOSTILE_OUTSIDE": str(folder / "outside.txt"), "HOSTILE_CHECKER": str(os.getpid()),
-            "HOSTILE_MARKER": marker}
+    (submission / "aims.json").write_text(json.dumps({
+        "port": listener.getsockname()[1], "secret": str(home / "secret.txt"), "checker": os.getpid(),
+        "submission": str(submission / "simple_conv_net_func.py"), "outside": str(folder / "outside.txt"),
+        "variable": "SIMPLE_CONV_NET_TEST_TOKEN", "marker": marker}))
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in aims.items():
-            patch.setenv(name, value)
+        patch.setenv("HOME", str(home))
+        patch.setenv("SIMPLE_CONV_NET_TEST_TOKEN", "a token of the instructor's")
         patch.setattr(bubblewrap, "privileged", lambda: request.param)
         if not request.param and os.geteuid() == 0:
             patch.setattr(bubblewrap, "command", _as_user_1000(bubblewrap.command))
@@ -117,7 +118,7 @@ def test_the_others_are_reported_as_usual(hostile):
 def test_nothing_got_out(hostile):
     assert hostile["accepted"] == 0                      # no connection reached the listener
     assert not hostile["outside"] and not hostile["project"]
-    assert hostile["submission"] == ["simple_conv_net_func.py"]
+    assert hostile["submission"] == ["aims.json", "simple_conv_net_func.py"]
     assert hostile["leftovers"] == []                    # the process it left died with its sandbox
 
 

@@ -21,9 +21,10 @@ candidate code runs:
    namespace. Killing P1 (the server kills its process group) does the same;
 4. P2 becomes an unprivileged user, uid and gid 65534 (nobody), in a user namespace of its own,
    with no capabilities (none over its mounts, which its namespace does not own) and no_new_privs,
-   and runs the child (:func:`child.run`: rlimits, the secret, the request...). Where the checker
-   runs as root that is the real uid 65534, so root's files that the sandbox shows (/etc/shadow)
-   stay unreadable; otherwise it maps to the checker's user, who owns its folder.
+   keeps of the checker's environment only the variables it runs by (ENVIRONMENT), and runs the
+   child (:func:`child.run`: rlimits, the secret, the request...). Where the checker runs as root
+   that is the real uid 65534, so root's files that the sandbox shows (/etc/shadow) stay
+   unreadable; otherwise it maps to the checker's user, who owns its folder.
 
 A new network namespace has only a loopback interface, down: no connection to anything, 127.0.0.1
 included. bubblewrap's own /dev would put the server in a second user namespace, without the right
@@ -46,6 +47,10 @@ from pathlib import Path
 NOBODY = 65534           # the kernel's overflow uid and gid, "nobody" on Debian
 TMP_SIZE = "256m"        # a child's private /tmp (memory: it is a tmpfs)
 SHM_SIZE = "64m"         # and /dev/shm
+# The environment variables a sandboxed child keeps (see _keep_environment)
+ENVIRONMENT = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONHASHSEED",
+               "PYTHONDONTWRITEBYTECODE", "PYTHONWARNINGS", "PYTHONIOENCODING")
+ENVIRONMENT_PREFIXES = ("LC_", "OMP_", "MKL_", "NUMBA_", "OPENBLAS_")
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 # What a server keeps to make its children's sandboxes: namespaces and mounts, and as root the handing of a child's
@@ -238,7 +243,17 @@ def _become_nobody(privileged_: bool) -> None:
             file.write(text)
     _drop_capabilities()
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
-    os.environ.update(HOME="/tmp", TMPDIR="/tmp")     # the user's home and temporary folder are not in sight
+    _keep_environment()
+
+
+def _keep_environment() -> None:
+    """Of the checker's environment, only what the child runs by (ENVIRONMENT): a token or a password in a
+    variable is not candidate code's to read, nor to print into the student's feedback. HOME and TMPDIR are the
+    child's private /tmp."""
+    for name in list(os.environ):
+        if name not in ENVIRONMENT and not name.startswith(ENVIRONMENT_PREFIXES):
+            del os.environ[name]
+    os.environ.update(HOME="/tmp", TMPDIR="/tmp")
 
 
 def enter(folder: str, scratch: str, privileged_: bool, say: int) -> None:

@@ -90,9 +90,9 @@ def lower_limits(memory_mb: int, cpu_seconds: int, file_mb: int) -> None:
 
 
 def die_with_parent(parent: int) -> None:
-    """Ask Linux for SIGKILL when the checker's thread that started this process ends, however it ends (a
-    checker killed with SIGKILL cannot stop its children itself); elsewhere nothing. If the checker is
-    already gone, end now."""
+    """Ask Linux for SIGKILL when the thread that started this process ends (the checker's, or the fork
+    server's), however it ends (a checker killed with SIGKILL cannot stop its children itself); elsewhere
+    nothing. If that parent (``parent``, as getppid() gives it) is already gone, end now."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:

@@ -3,11 +3,13 @@ tries one thing, prints ``blocked: ...`` with the error that stopped it, and the
 had the attempt worked it raises ``escaped: ...`` instead. Under the sandbox every function it defines passes.
 
 Run it only under ``--sandbox bwrap``: outside the sandbox the attempts work (it connects, reads, writes and finds
-processes to signal; it never signals one, having found it can). The tests give it, in the environment, what to
-aim at: a port the test listens on, a file in the test's $HOME, the submission's own file, a file to create
-outside its folder, the checker's process id, and a marker for the process it leaves behind.
+processes to signal; it never signals one, having found it can). The tests put beside it, in aims.json, what to
+aim at: a port the test listens on, a file in the test's $HOME, the submission's own file, a variable of the
+checker's environment, a file to create outside its folder, the checker's process id, and a marker for the process
+it leaves behind.
 """
 
+import json
 import os
 import signal
 import socket
@@ -17,6 +19,11 @@ import sys
 import torch
 
 _tried = set()      # the functions that have made their attempt (one child checks one function)
+
+
+def _aim(name: str) -> str:
+    with open("aims.json") as file:
+        return json.load(file)[name]
 
 
 def _first_call(name: str) -> bool:
@@ -51,15 +58,18 @@ def _project_file() -> str:
 
 def relu_vector(a, device):
     if _first_call("relu_vector"):
-        address = ("127.0.0.1", int(os.environ["HOSTILE_PORT"]))
+        address = ("127.0.0.1", int(_aim("port")))
         _blocked(f"a TCP connection to {address}", lambda: socket.create_connection(address, timeout=5).close())
     return a.clamp(min=0)
 
 
 def relu_scalar(a, device):
     if _first_call("relu_scalar"):
-        _blocked("reading a file in the user's home", lambda: _read(os.environ["HOSTILE_SECRET"]))
-        _blocked("reading the submission where it was handed in", lambda: _read(os.environ["HOSTILE_SUBMISSION"]))
+        _blocked("reading a file in the user's home", lambda: _read(_aim("secret")))
+        _blocked("reading the submission where it was handed in", lambda: _read(_aim("submission")))
+        if _aim("variable") in os.environ:
+            raise RuntimeError(f"escaped: the checker's environment holds {_aim('variable')}")
+        print(f"blocked: the checker's environment: no {_aim('variable')} in it", flush=True)
         scratch = os.path.dirname(os.path.dirname(os.getcwd()))     # the folder holding every child's folder
         others = [name for name in os.listdir(scratch) if name != os.path.basename(os.path.dirname(os.getcwd()))]
         if others:
@@ -70,16 +80,16 @@ def relu_scalar(a, device):
 
 def pool2d_vector(a, device):
     if _first_call("pool2d_vector"):
-        _blocked("writing a file outside its folder", lambda: _write(os.environ["HOSTILE_OUTSIDE"]))
+        _blocked("writing a file outside its folder", lambda: _write(_aim("outside")))
         _blocked("writing into the Python environment", lambda: _write(_project_file()))
-        _blocked("writing beside the submission", lambda: _write(os.environ["HOSTILE_SUBMISSION"] + ".new"))
+        _blocked("writing beside the submission", lambda: _write(_aim("submission") + ".new"))
     n_batch, channels, s_in, _ = a.shape
     return a.reshape(n_batch, channels, s_in // 2, 2, s_in // 2, 2).amax(dim=(3, 5))
 
 
 def reshape_vector(a, device):
     if _first_call("reshape_vector"):
-        checker = int(os.environ["HOSTILE_CHECKER"])
+        checker = int(_aim("checker"))
         _blocked(f"finding the checker's process {checker}", lambda: os.kill(checker, 0))
         _blocked(f"killing the checker's process {checker}", lambda: os.kill(checker, signal.SIGKILL))
     return a.reshape(a.shape[0], -1)
@@ -97,7 +107,7 @@ def fc_layer_vector(a, weight, bias, device):
 def reshape_scalar(a, device):
     if _first_call("reshape_scalar"):
         leftover = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)",
-                                     os.environ["HOSTILE_MARKER"]], start_new_session=True,
+                                     _aim("marker")], start_new_session=True,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         print(f"started a process in a session of its own, to outlive the check: pid {leftover.pid}", flush=True)
     return a.reshape(a.shape[0], -1)
