@@ -159,9 +159,9 @@ def test_a_module_that_does_not_import(file, status, words, way, tmp_path):
 SPAWNED = ("conv2d_scalar", "pool2d_scalar", "relu_scalar", "reshape_scalar")
 
 
-def test_children_started_as_fresh_interpreters_end_alike(tmp_path):
-    """Where no fork server can start, each child is a fresh interpreter: a hang (and the process it started), a
-    segfault, sys.exit and os._exit end as they do when forked (test_check_sandbox.py has one that passes)."""
+def test_children_started_as_fresh_interpreters_end_alike(tmp_path, capsys):
+    """Where no fork server can start, it is said once, and each child is a fresh interpreter: a hang (and the
+    process it started), a segfault, sys.exit and os._exit end as they do when forked."""
     submission = tmp_path / "student"
     submission.mkdir()
     shutil.copy(ISOLATION / "misbehaving.py", submission)
@@ -170,6 +170,7 @@ def test_children_started_as_fresh_interpreters_end_alike(tmp_path):
     path = tmp_path / "report.json"
     with spawn_only():
         cli.main([str(submission), "--timeout", "4", *QUICK_ARGS, "--sandbox", "none", "--json", str(path)])
+    assert capsys.readouterr().err.count("fork server off: switched off by the test") == 1
     functions = json.loads(path.read_text())["functions"]
     for name in SPAWNED:
         status, words = MISBEHAVING[name]
