@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from simple_conv_net.check import analysis, forkserver, forms, grade, plans, runner, sandbox
+from simple_conv_net.check import analysis, forkserver, forms, grade, plans, runner, servers
 
 CORPUS = Path(__file__).parent / "check_corpus"
 QUICK = grade.Options(plans.Settings(batch_sizes=(1, 4, 16), speed_repeats=1, train_steps=0))
@@ -64,8 +64,8 @@ def run_in_process(module, name: str, form: str = "handout", options: grade.Opti
 def require_bwrap() -> None:
     """Skip the test, with the reason, where the sandbox cannot start here (bwrap missing, or not working)."""
     try:
-        sandbox.server_for(sandbox.Limits(sandbox="bwrap"))
-    except sandbox.SandboxError as error:
+        servers.server_for("bwrap")
+    except servers.SandboxError as error:
         pytest.skip(f"the sandbox cannot start here: {error}")
 
 
@@ -77,8 +77,8 @@ def spawn_only():
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(forkserver.Server, "start", cannot_start)
-        patch.setattr(sandbox, "_SERVERS", {})
-        patch.setattr(sandbox, "_UNUSABLE", {})
+        patch.setattr(servers, "_SERVERS", {})
+        patch.setattr(servers, "_UNUSABLE", {})
         yield
 
 

@@ -22,7 +22,7 @@ import uuid
 import pytest
 import torch
 
-from simple_conv_net.check import bubblewrap, cli, forkserver, sandbox
+from simple_conv_net.check import bubblewrap, cli, forkserver, sandbox, servers
 from simple_conv_net.check.targets import resolve
 
 from check_helpers import CORPUS, processes_with, require_bwrap
@@ -90,10 +90,10 @@ def hostile(request, tmp_path_factory):
         if emulated:
             patch.setattr(bubblewrap, "privileged", lambda: False)
             patch.setattr(bubblewrap, "command", _as_user_1000(bubblewrap.command))
-            patch.setattr(sandbox, "_SERVERS", {})
+            patch.setattr(servers, "_SERVERS", {})
         status = cli.main([str(submission), *QUICK_ARGS, "--sandbox", "bwrap", "--json", str(folder / "r.json")])
         if emulated:
-            sandbox.stop_servers()
+            servers.stop_servers()
     found = {"status": status, "report": json.loads((folder / "r.json").read_text()), "accepted": _accepted(listener),
              "outside": (folder / "outside.txt").exists(), "leftovers": processes_with(marker),
              "submission": sorted(path.name for path in submission.iterdir()),
@@ -135,10 +135,22 @@ def test_each_child_takes_its_thread_count(tmp_path):
     assert f"threads {os.cpu_count()}\n" in json.loads(path.read_text())["functions"]["relu_vector"]["output"]
 
 
+def test_the_command_starts_the_server_early_for_a_file_a_folder_or_a_batch(tmp_path):
+    """python -m simple_conv_net.check starts the server while it imports torch, when it will need one in the view
+    every file target shares; a module target (its own view), --help or no target, no."""
+    for argv in ([], ["vector_ops"], ["no_such_thing.py"], [str(tmp_path), "--help"],
+                 [str(tmp_path), "--sandbox", "sideways"]):
+        assert servers.start_early(argv) is None, argv
+    (tmp_path / "relu.py").write_text("def relu_vector(a, device):\n    return a\n")
+    thread = servers.start_early([str(tmp_path / "relu.py"), "--sandbox", "none"])
+    thread.join()
+    assert servers.server_for("none").alive()
+
+
 def test_sandbox_bwrap_where_it_cannot_start_is_a_usage_error(monkeypatch, tmp_path, capsys):
     """--sandbox bwrap never runs a child without the sandbox: exit status 2 and why; auto says it in one line."""
     monkeypatch.setattr(bubblewrap, "unavailable", lambda: "bwrap is not installed (test)")
-    monkeypatch.setattr(sandbox, "_UNUSABLE", {})
+    monkeypatch.setattr(servers, "_UNUSABLE", {})
     target = str(ISOLATION / "sleeper.py")
     assert cli.main([target, "--sandbox", "bwrap", *QUICK_ARGS]) == 2
     assert "--sandbox bwrap: bwrap is not installed (test)" in capsys.readouterr().err
@@ -152,7 +164,7 @@ def test_the_server_forks_from_one_thread_and_takes_its_children_when_it_stops(t
     """The server has started no thread (a fork would lose it); stopped, it ends, and its children with it: a
     child waiting for its secret is reported killed."""
     server = forkserver.Server(tmp_path)
-    server.start(sandbox._environment(1), sandbox.STARTUP)
+    server.start(servers.environment(1), servers.STARTUP)
     assert len(os.listdir(f"/proc/{server.process.pid}/task")) == 1
     folder = tmp_path / "child"
     resolve(str(ISOLATION / "sleeper.py")).copy_into(folder / "work")
@@ -162,7 +174,7 @@ def test_the_server_forks_from_one_thread_and_takes_its_children_when_it_stops(t
     with open(os.devnull, "rb") as request:
         child = server.spawn(folder, sandbox._limits(sandbox.Limits()),
                              {"request": request.fileno(), "secret": secret, "ready": ready_write},
-                             sandbox._environment(1))
+                             servers.environment(1))
     server.stop()
     assert child.wait() == -signal.SIGKILL and server.process.returncode is not None
     child.close()

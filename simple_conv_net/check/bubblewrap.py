@@ -4,8 +4,9 @@ A bubblewrap per child would import torch again for each one. Instead the fork s
 (:mod:`.forkserver`) runs inside one bubblewrap (:func:`command`): new PID, network, IPC, UTS and
 (for a user other than root) user namespaces, a root of its own holding only the system (/usr,
 /etc and the /bin, /lib links) and the Python environment (the interpreter's prefixes, sys.path,
-this project, the MNIST folder) read-only, a few devices, a /proc, a /tmp of its own, and the run's
-scratch folder, where the children's folders are, writable. The server keeps the capabilities it
+this project; for a module target, the folder the checker runs in) read-only, a few devices, a
+/proc, a /tmp of its own, and the run's scratch folder, where the children's folders are (and a
+training child's copy of MNIST), writable. The server keeps the capabilities it
 needs to make each child a sandbox of its own, and never runs candidate code; a child, before any
 candidate code runs:
 

@@ -26,7 +26,8 @@ from . import report
 from .grade import Options, check
 from .plans import Settings
 from .rubric import RubricError, load
-from .sandbox import SANDBOXES, Limits, SandboxError, server_for
+from .sandbox import Limits
+from .servers import SANDBOXES, SandboxError, server_for
 from .targets import TargetError, resolve
 
 
@@ -120,7 +121,7 @@ def _run(args) -> int:
         rubric = load(args.rubric) if args.rubric else None
         options = options_of(args)
         if args.sandbox == "bwrap":
-            server_for(options.limits)      # the sandbox, or exit 2 before anything is checked
+            server_for(args.sandbox)      # the sandbox, or exit 2 before anything is checked
         if args.batch:
             from .batch import grade_batch
             return grade_batch(args.batch, args.out, options, rubric, args.force)

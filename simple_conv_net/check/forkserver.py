@@ -354,7 +354,7 @@ class _Serving:
         for pid, entry in list(self.children.items()):
             if not entry.exited and (status := _exit_status(pid)) is not None:
                 if entry.said is not None:
-                            status = bubblewrap.returncode(entry.said, status)
+                    status = bubblewrap.returncode(entry.said, status)
                 entry.exited = True
                 try:
                     entry.channel.send(b"exit %d" % status)

@@ -5,7 +5,8 @@ One call of :func:`run_child` is one child, started in one of two ways, and trea
 - forked by the fork server (:mod:`.forkserver`), a process of this checker's that has imported
   torch and the child's modules once and never runs candidate code: a child is ready in tens of
   milliseconds instead of the seconds an interpreter takes to import torch. One server per checker
-  process (per sandbox view), started by the first child that needs it, stopped at exit;
+  process (and per sandbox view), started by the first child that needs it or early, stopped at
+  exit (:mod:`.servers`);
 - or, where no server can start (not Linux, or it failed: said once on stderr), as
   ``python -P -m simple_conv_net.check.child``, a fresh interpreter started with :mod:`subprocess`.
 
@@ -37,21 +38,19 @@ strings, lists and dicts, never objects). Anything else there makes the run "cra
 results could not be read".
 
 ``Limits.sandbox`` says whether the fork server, and so every child, runs in the sandbox
-(:mod:`.bubblewrap`): "bwrap" (or an error, :class:`SandboxError`, where it cannot), "none", or
-"auto", the default: the sandbox where bubblewrap works, else none, with one line on stderr
-saying so. With it, a child has no network, no view of the user's files or the checker's (other
-children's folders, the submissions, the results), only its own folder writable, its own PID,
-IPC, mount and user namespaces, as uid 65534 with no capabilities. Without it, this is isolation
-from accidents, not a security sandbox: the child runs as the same user, can read and write
-whatever that user can, can reach the network, and a process it starts in a new session escapes
-the group kill. Either way code that reads the child's own memory can forge its records (see
-records).
+(:mod:`.bubblewrap`): "bwrap" (or an error, :class:`.servers.SandboxError`, where it cannot),
+"none", or "auto", the default: the sandbox where bubblewrap works, else none, with one line on
+stderr saying so. With it, a child has no network, no view of the user's files or the checker's
+(other children's folders, the submissions, the results: a training child gets a copy of the MNIST
+files in its folder), only its own folder writable, its own PID, IPC, mount and user namespaces,
+as uid 65534 with no capabilities. Without it, this is isolation from accidents, not a security
+sandbox: the child runs as the same user, can read and write whatever that user can, can reach the
+network, and a process it starts in a new session escapes the group kill. Either way code that
+reads the child's own memory can forge its records (see records).
 """
 
 from __future__ import annotations
 
-import atexit
-import functools
 import os
 import secrets
 import selectors
@@ -68,14 +67,13 @@ from pathlib import Path
 import torch
 
 from .. import data
-from . import bubblewrap, child, records
+from . import child, records
 from .forkserver import Server, ServerError, kill_group
+from .servers import SANDBOXES, STARTUP, environment, server_for
 from .targets import Target
 
 KEEP = 4096           # bytes kept from each end of stdout and stderr
 GRACE = 2.0           # seconds a child that exited may still hold its pipes open (through its own children)
-STARTUP = 120.0       # seconds a child may take to start Python and torch, before its --timeout begins
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 SIGNALS = {
     signal.SIGSEGV: "segmentation fault",
@@ -87,9 +85,6 @@ SIGNALS = {
     signal.SIGXFSZ: "file size limit reached",
     signal.SIGKILL: "killed from outside the checker (by the kernel's out-of-memory killer, perhaps)",
 }
-
-
-SANDBOXES = ("auto", "bwrap", "none")
 
 
 @dataclass(frozen=True)
@@ -141,14 +136,6 @@ class ChildRun:
     seconds: float = 0.0
 
 
-def _environment(threads: int) -> dict:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    for name in child.THREAD_VARIABLES:
-        env[name] = str(threads)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    return env
-
-
 LIVE: set = set()           # the children running now (see stop_all)
 STOPPING = threading.Event()   # set by stop_all: start no more children, and no more native training
 
@@ -158,109 +145,6 @@ def stop_all() -> None:
     STOPPING.set()
     for process in list(LIVE):
         process.kill()
-
-
-class SandboxError(Exception):
-    """``--sandbox bwrap`` where bubblewrap cannot be used; the message says why."""
-
-
-_SERVERS: dict = {}         # (sandboxed, folders it reads) -> its Server
-_UNUSABLE: dict = {}        # "sandbox" or "fork server" -> why it cannot be used in this process
-_SERVERS_LOCK = threading.Lock()
-
-
-def _default_folders() -> frozenset:
-    """Folders a sandboxed server shows from the start: the MNIST folder found without --data-dir, if any (a
-    training child then needs no server of its own)."""
-    try:
-        return frozenset({str(data.find_mnist())})
-    except data.MNISTNotFoundError:
-        return frozenset()
-
-
-def _folders_read(request: dict, target: Target) -> frozenset:
-    """Folders a child reads beyond the Python environment: a training request's MNIST folder, and for a module
-    target (the user's own code, imported where it is) the folder the checker runs in."""
-    folders = {request["data_dir"]} if request.get("data_dir") else set()
-    if target.kind == "module":
-        folders.add(os.getcwd())
-    return frozenset(folders)
-
-
-def _start_server(sandboxed: bool, folders: frozenset) -> Server:
-    scratch = Path(tempfile.mkdtemp(prefix="simple-conv-net-check-"))
-    if sandboxed:
-        server = Server(scratch, functools.partial(bubblewrap.command, scratch=scratch, project=PROJECT_ROOT,
-                                                   readable=sorted(folders)),
-                        "privileged" if bubblewrap.privileged() else "unprivileged")
-    else:
-        server = Server(scratch)
-    try:
-        server.start(_environment(1), STARTUP)       # (each child sets its own threads: child.use_threads)
-    except ServerError:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    _SERVERS[sandboxed, folders] = server
-    return server
-
-
-def _server(sandboxed: bool, folders: frozenset) -> Server:
-    """A running server that shows ``folders`` (a new one if none does); ServerError if it cannot start."""
-    for (boxed, shown), server in list(_SERVERS.items()):
-        if not server.alive():
-            _stop(_SERVERS.pop((boxed, shown)))
-        elif boxed == sandboxed and folders <= shown:
-            return server
-    return _start_server(sandboxed, folders | (_default_folders() if sandboxed else frozenset()))
-
-
-def _unusable(kind: str, reason: str, consequence: str) -> None:
-    """Remember that ``kind`` cannot be used here, and say so once, in one line."""
-    _UNUSABLE[kind] = reason
-    print(f"{kind} off: {reason}; {consequence}", file=sys.stderr)
-
-
-def server_for(limits: Limits, folders: frozenset = frozenset()) -> Server | None:
-    """The fork server a child of ``limits`` starts from (in the sandbox, or not, as ``limits.sandbox`` says), or
-    None where children must start as fresh interpreters. SandboxError where the sandbox was asked for and
-    cannot be had."""
-    with _SERVERS_LOCK:
-        if limits.sandbox != "none" and "sandbox" not in _UNUSABLE:
-            try:
-                reason = bubblewrap.unavailable()
-                if reason is None:
-                    return _server(True, folders)
-            except ServerError as error:
-                reason = str(error)
-            if limits.sandbox == "bwrap":
-                raise SandboxError(f"--sandbox bwrap: {reason}")
-            _unusable("sandbox", reason, "candidate code runs as you, with your files and the network in reach "
-                                         "(--sandbox none: this is meant)")
-        elif limits.sandbox == "bwrap":
-            raise SandboxError(f"--sandbox bwrap: {_UNUSABLE['sandbox']}")
-        if "fork server" in _UNUSABLE:
-            return None
-        if not sys.platform.startswith("linux"):
-            _UNUSABLE["fork server"] = "needs Linux"
-            return None
-        try:
-            return _server(False, frozenset())
-        except ServerError as error:
-            _unusable("fork server", str(error), "each child starts its own interpreter (slower)")
-            return None
-
-
-def _stop(server: Server) -> None:
-    server.stop()
-    shutil.rmtree(server.scratch, ignore_errors=True)
-
-
-@atexit.register
-def stop_servers() -> None:
-    """Stop every fork server, and with it every child it has."""
-    with _SERVERS_LOCK:
-        while _SERVERS:
-            _stop(_SERVERS.popitem()[1])
 
 
 @dataclass
@@ -359,7 +243,7 @@ def _spawn(limits: Limits, root: Path, fds: dict) -> _Spawned:
                                       *child.arguments(setup)],
                                      cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True, pass_fds=list(fds.values()),
-                                     env=_environment(limits.threads)))
+                                     env=environment(limits.threads)))
 
 
 def _pipe_holding(data: bytes) -> int:
@@ -377,7 +261,7 @@ def _start(server: Server | None, limits: Limits, root: Path, request_fd: int, s
     fds = {"request": request_fd, "secret": _pipe_holding(secret), "ready": ready_write}
     try:
         try:
-            process = server.spawn(root, _limits(limits), fds, _environment(limits.threads)) if server \
+            process = server.spawn(root, _limits(limits), fds, environment(limits.threads)) if server \
                 else _spawn(limits, root, fds)
         except ServerError:
             process = _spawn(limits, root, fds)
@@ -393,17 +277,29 @@ def _start(server: Server | None, limits: Limits, root: Path, request_fd: int, s
     return process, ready
 
 
+def _copy_mnist(folder: str, copy: Path) -> str:
+    """A copy of the MNIST files in ``folder`` for a sandboxed child, which sees no folder of the user's; its
+    path."""
+    copy.mkdir()
+    for name in os.listdir(folder):
+        if name.split(".")[0] in data.FILES:
+            shutil.copy(os.path.join(folder, name), copy / name)
+    return str(copy)
+
+
 def run_child(mode: str, request: dict, target: Target, limits: Limits) -> ChildRun:
     """Start a child on ``request`` (a dict of tensors and plain data), wait for it within ``limits``."""
     if STOPPING.is_set():
         return ChildRun("crashed", "not started: the checker is stopping")
-    server = server_for(limits, _folders_read(request, target))
+    server = server_for(limits.sandbox, frozenset({os.getcwd()}) if target.kind == "module" else frozenset())
     root = Path(tempfile.mkdtemp(prefix="child-" if server else "simple-conv-net-check-",   # the neutral start
                                  dir=server.scratch if server else None))                 # directory
     secret = secrets.token_bytes(records.SECRET_BYTES)
     try:
         target.copy_into(root / "work")
         (root / "results").mkdir()
+        if server and server.sandbox and request.get("data_dir"):
+            request = dict(request, data_dir=_copy_mnist(request["data_dir"], root / "mnist"))
         with tempfile.TemporaryFile() as request_file:    # unlinked: the child has it as a descriptor only
             torch.save(dict(request, mode=mode, target=target.request()), request_file)
             request_file.seek(0)
