@@ -14,7 +14,7 @@ def t(*shape, dtype=f32):
 
 # (op, args, kwargs, exception, message fragments)
 CASES = {
-    "conv-input-ndim": ("conv2d", (t(1, 8, 8), t(2, 1, 3, 3)), {}, ValueError, ["'input'", "4-D", "3-D"]),
+    "conv-input-ndim": ("conv2d", (t(8, 8), t(2, 1, 3, 3)), {}, ValueError, ["'input'", "3-D", "4-D", "2-D"]),
     "conv-weight-ndim": ("conv2d", (t(1, 1, 8, 8), t(2, 3, 3)), {}, ValueError, ["'weight'", "4-D"]),
     "conv-channels": ("conv2d", (t(1, 3, 8, 8), t(2, 1, 3, 3)), {}, ValueError, ["'input'", "1 channels", "3 channels"]),
     "conv-bias-length": ("conv2d", (t(1, 1, 8, 8), t(2, 1, 3, 3), t(3)), {}, ValueError, ["'bias'", "length C_out = 2"]),
@@ -33,7 +33,25 @@ CASES = {
     "conv-mixed-dtype": ("conv2d", (t(1, 1, 8, 8), t(2, 1, 3, 3, dtype=f64)), {}, TypeError,
                          ["'weight'", "float32", "float64"]),
     "conv-not-tensor": ("conv2d", ([[1.0]], t(2, 1, 3, 3)), {}, TypeError, ["'input'", "list"]),
-    "pool-ndim": ("max_pool2d", (t(8, 8), 2), {}, ValueError, ["'input'", "4-D"]),
+    "conv-groups-zero": ("conv2d", (t(1, 2, 8, 8), t(2, 1, 3, 3)), {"groups": 0}, ValueError, ["'groups'", ">= 1", "0"]),
+    "conv-groups-type": ("conv2d", (t(1, 2, 8, 8), t(2, 1, 3, 3)), {"groups": 2.0}, TypeError, ["'groups'", "int"]),
+    "conv-groups-filters": ("conv2d", (t(1, 4, 8, 8), t(3, 2, 3, 3)), {"groups": 2}, ValueError,
+                            ["'weight'", "divisible by groups = 2", "(3, 2, 3, 3)"]),
+    "conv-groups-channels": ("conv2d", (t(1, 3, 8, 8), t(2, 1, 3, 3)), {"groups": 2}, ValueError,
+                             ["'input'", "2 channels", "groups = 2", "3 channels"]),
+    "conv-dilation-zero": ("conv2d", (t(1, 1, 8, 8), t(2, 1, 3, 3)), {"dilation": 0}, ValueError,
+                           ["'dilation'", ">= 1"]),
+    "conv-dilated-kernel-too-big": ("conv2d", (t(1, 1, 6, 6), t(2, 1, 3, 3)), {"dilation": 3}, ValueError,
+                                    ["'weight'", "padded input height 6", "(dilated: 7)"]),
+    "conv-padding-string": ("conv2d", (t(1, 1, 8, 8), t(2, 1, 3, 3)), {"padding": "full"}, ValueError,
+                            ["'padding'", "'valid'", "'same'", "'full'"]),
+    "conv-same-strided": ("conv2d", (t(1, 1, 8, 8), t(2, 1, 3, 3)), {"padding": "same", "stride": 2}, ValueError,
+                          ["'padding'", "stride 1", "(2, 2)"]),
+    "pool-ndim": ("max_pool2d", (t(8, 8), 2), {}, ValueError, ["'input'", "3-D", "4-D", "2-D"]),
+    "pool-dilation": ("max_pool2d", (t(1, 1, 8, 8), 2), {"dilation": 0}, ValueError, ["'dilation'", ">= 1"]),
+    "pool-ceil-mode-type": ("max_pool2d", (t(1, 1, 8, 8), 2), {"ceil_mode": 1}, TypeError, ["'ceil_mode'", "bool"]),
+    "pool-window-of-padding": ("max_pool2d", (t(1, 1, 1, 6), 2), {"padding": 1, "dilation": 2}, ValueError,
+                               ["'dilation'", "reads only padding"]),
     "pool-padding": ("max_pool2d", (t(1, 1, 8, 8), 2), {"padding": 2}, ValueError, ["'padding'", "half"]),
     "pool-stride": ("max_pool2d", (t(1, 1, 8, 8), 2), {"stride": 0}, ValueError, ["'stride'"]),
     "pool-kernel-too-big": ("max_pool2d", (t(1, 1, 3, 3), 5), {}, ValueError, ["'kernel_size'"]),
@@ -50,11 +68,23 @@ CASES = {
     "nll-target-negative": ("nll_loss", (t(2, 3), torch.tensor([-1, 0])), {}, ValueError, ["'target'", "-1"]),
     "nll-target-shape": ("nll_loss", (t(2, 3), torch.tensor([0, 1, 2])), {}, ValueError, ["'target'", "length N = 2"]),
     "nll-target-dtype": ("nll_loss", (t(2, 3), torch.tensor([0.0, 1.0])), {}, TypeError, ["'target'", "int64"]),
-    "nll-input-ndim": ("nll_loss", (t(2, 3, 4), torch.tensor([0, 1])), {}, ValueError, ["'input'", "2-D"]),
+    "nll-input-0-d": ("nll_loss", (torch.tensor(0.0), torch.tensor(0)), {}, ValueError, ["'input'", "(C), (N, C) or (N, C, d1"]),
+    "nll-k-dim-target": ("nll_loss", (t(2, 3, 4), torch.tensor([0, 1])), {}, ValueError,
+                         ["'target'", "(2, 4)", "input's dims after C"]),
+    "nll-weight-length": ("nll_loss", (t(2, 3), torch.tensor([0, 1])), {"weight": t(2)}, ValueError,
+                          ["'weight'", "length C = 3"]),
+    "nll-ignore-index-type": ("nll_loss", (t(2, 3), torch.tensor([0, 1])), {"ignore_index": 1.0}, TypeError,
+                              ["'ignore_index'", "int"]),
+    "nll-ignored-target-beyond": ("nll_loss", (t(2, 3), torch.tensor([5, 3])), {"ignore_index": 5}, ValueError,
+                                  ["'target'", "ignore_index = 5", "3"]),
     "nll-reduction": ("nll_loss", (t(2, 3), torch.tensor([0, 1])), {"reduction": "avg"}, ValueError,
                       ["'reduction'", "'avg'"]),
     "batch-norm-eps-0-training": ("batch_norm", (t(4, 3), None, None), {"training": True, "eps": 0.0}, ValueError,
                                   ["'eps'", "> 0 when training", "0.0"]),
+    "batch-norm-momentum-none": ("batch_norm", (t(4, 3), None, None), {"training": True, "momentum": None},
+                                 ValueError, ["'momentum'", "a float", "cumulative average", "None"]),
+    "batch-norm-momentum-type": ("batch_norm", (t(4, 3), None, None), {"training": True, "momentum": "0.1"},
+                                 TypeError, ["'momentum'", "float"]),
 }
 
 
@@ -78,15 +108,24 @@ NATIVE_REJECTS = {
     "linear": ((t(2, 5), t(3, 4)), {}),
     "log_softmax": ((t(2, 3), 2), {}),
     "batch_norm eps 0": ((t(4, 3), None, None), {"training": True, "eps": 0.0}),
+    "batch_norm momentum None": ((t(4, 3), None, None), {"training": True, "momentum": None}),
+    "conv2d groups": ((t(1, 3, 8, 8), t(2, 1, 3, 3)), {"groups": 2}),
+    "conv2d same strided": ((t(1, 1, 8, 8), t(2, 1, 3, 3)), {"padding": "same", "stride": 2}),
+    "conv2d padding string": ((t(1, 1, 8, 8), t(2, 1, 3, 3)), {"padding": "full"}),
+    "max_pool2d ceil_mode int": ((t(1, 1, 8, 8), 2), {"ceil_mode": 1}),
+    "nll_loss k-dim target": ((t(2, 3, 4), torch.tensor([0, 1])), {}),
+    "nll_loss weight": ((t(2, 3), torch.tensor([0, 1])), {"weight": t(2)}),
 }
 
 
 @pytest.mark.parametrize("name", NATIVE_REJECTS)
 def test_native_rejects_what_we_reject(name):
     """Our rules are PyTorch's own: native rejects the same calls (so we never refuse a valid one).
-    Three rules are ours alone: a floating-point dtype for relu (native accepts ints; the backward needs
-    floats), float32 or float64 (native computes half precision; these ops do not), and conv2d's
-    non-empty input channels (native returns an empty [N, 0, H_out, W_out] for C_in = 0)."""
+    Four rules are ours alone: a floating-point dtype for relu (native accepts ints; the backward needs
+    floats), float32 or float64 (native computes half precision; these ops do not), conv2d's
+    non-empty input channels (native returns an empty [N, 0, H_out, W_out] for C_in = 0), and a max_pool2d
+    window that reads only padding (native gives -inf there and an index outside the input plane, which its
+    backward would write through)."""
     args, kwargs = NATIVE_REJECTS[name]
     op = getattr(get_ops("torch"), name.split()[0])
     with pytest.raises((RuntimeError, ValueError, TypeError, IndexError)):
@@ -106,6 +145,9 @@ EDGES = {
     "conv-empty-batch": ("conv2d", (t(0, 1, 5, 5), torch.ones(2, 1, 3, 3)), {}),
     "pool-empty-batch": ("max_pool2d", (t(0, 2, 4, 4), 2), {}),
     "relu-0-D": ("relu", (torch.tensor(-1.0),), {}),
+    "batch-norm-training-empty-batch": ("batch_norm", (t(0, 3), t(3), torch.ones(3), torch.ones(3), t(3), True), {}),
+    "batch-norm-1-D-empty": ("batch_norm", (t(0), t(0), torch.ones(0)), {"training": True}),
+    "nll-mean-every-target-ignored": ("nll_loss", (t(2, 3), torch.tensor([1, 1])), {"ignore_index": 1}),
 }
 
 

@@ -66,9 +66,28 @@ def test_gradcheck(impl):
     (((torch.zeros(4), None, None), {"training": True}), "'input'"),
     (((torch.zeros(4, 3), torch.zeros(2), torch.ones(2)), {}), "'running_mean'"),
     (((torch.zeros(1, 3), None, None), {"training": True}), "more than 1 value per channel"),
-    (((torch.zeros(4, 3), torch.zeros(3), torch.ones(3)), {"momentum": 2.0}), "'momentum'"),
+    (((torch.zeros(4, 3), torch.zeros(3), torch.ones(3)), {"momentum": None}), "'momentum'"),
     (((torch.zeros(4, 3), None, None), {"training": False}), "'running_mean'"),
 ])
 def test_bad_input(impl, args, fragment):
     with pytest.raises((ValueError, TypeError), match=fragment):
         get_ops(impl).batch_norm(*args[0], **args[1])
+
+
+@pytest.mark.parametrize("momentum", [None, 0.3, -0.5], ids=["cumulative", "0.3", "negative"])
+def test_a_models_batch_norm_layer_moves_its_statistics_as_nn_batch_norm(impl, momentum):
+    """Three training steps of LeNet-5's bn1 layer (simple_conv_net.model.batch_norm) leave the running statistics and
+    the batch count that nn.BatchNorm2d's own forward leaves: any real momentum, and momentum=None, the cumulative
+    average (each step's factor 1 / batches seen, checks.running_average_factor)."""
+    from simple_conv_net.model import batch_norm
+
+    ours, native = (torch.nn.BatchNorm2d(3, momentum=momentum).double() for _ in range(2))
+    layer = batch_norm(ours)
+    for step in range(3):
+        x = random(4, 3, 5, 5, dtype=torch.float64, seed=10 + step)
+        assert_close(f"step {step} output", native(x), layer(get_ops(impl), x))
+    for name, value in native.state_dict().items():
+        if value.is_floating_point():
+            assert_close(name, value, ours.state_dict()[name])
+        else:
+            assert torch.equal(ours.state_dict()[name], value), name       # num_batches_tracked

@@ -11,13 +11,14 @@ import importlib
 import io
 import json
 import os
+import time
 import types
 
 import pytest
 import torch
 
-from simple_conv_net.check import (analysis, batch, forms, grade, plans, records, report, rubric, runner, sandbox,
-                                   training)
+from simple_conv_net.check import (analysis, batch, forms, grade, plans, platforms, records, report, rubric,
+                                   runner, sandbox, schedule, training)
 from simple_conv_net.check.sandbox import Limits
 from simple_conv_net.check.targets import resolve
 from simple_conv_net.compare import compare
@@ -49,6 +50,11 @@ DIAGNOSES = {
     "dtype_float64": ("fc_layer_vector", "fail", "returns torch.float64 for torch.float32"),
     "max_from_zero": ("pool2d_vector", "fail", "running maximum starts at 0"),
     "ties_last": ("pool2d_vector", "pass", "tied maxima the gradient goes to another maximum"),
+    "pool_stride_one": ("pool2d_scalar", "fail", "windows are taken at stride 1 in both directions"),
+    "pool_stride_one_first_channel": ("pool2d_vector", "fail", "stride*m); and also only channel 0 is computed"),
+    "uninitialised_offset": ("pool2d_vector", "fail", "NaN or huge values for finite inputs"),
+    "hard_coded_sizes": ("conv2d_vector", "pass", "it hard-codes the homework's sizes"),
+    "scalar_graph_cut": ("relu_scalar", "pass", "no gradient flows through this function"),
 }
 
 
@@ -65,6 +71,18 @@ def test_each_bug_gets_its_diagnosis(snippet, tmp_path, one_thread):
     findings = result.diagnoses + result.notes
     assert result.status == status, findings
     assert any(words in finding for finding in findings), findings
+
+
+def test_bugs_in_pairs_and_memory_never_written(tmp_path, one_thread):
+    """Real bugs come in pairs: uninitialised memory (NaN, from the child's fill) is named whatever else is wrong,
+    and the windows read one row and column late are found on the entries the function wrote; a missing bias is
+    also a parameter never used (not a cut graph)."""
+    offset = run_in_process(load(compose("uninitialised_offset", tmp_path)), "pool2d_vector").diagnoses
+    assert offset[0].startswith("the output holds") and "memory it never wrote" in offset[0], offset
+    assert any("+1 row and +1 column away" in d for d in offset), offset
+    assert not any("no known cause" in d for d in offset), offset
+    missing = run_in_process(load(compose("bias_missing", tmp_path)), "conv2d_vector").diagnoses
+    assert any("'bias' is never used" in d for d in missing) and not any("graph cut" in d for d in missing), missing
 
 
 def test_diagnoses_carry_their_evidence(tmp_path, one_thread):
@@ -194,20 +212,28 @@ def test_an_output_of_any_dtype_or_layout_is_judged_not_a_crash(returns, one_thr
     assert values and all(words in c.detail for c in values), [c.detail for c in values]
 
 
-def test_a_checker_error_is_that_functions_status(good, monkeypatch):
-    """A bug of the checker's while it judges one function's records is that function's error, said as such."""
-    def broken(*args):
+def test_a_checker_error_is_that_functions_grading_error(good, monkeypatch):
+    """A bug of the checker's while it judges one function's records is a grading error of that function, said as
+    such: its rubric item is not graded (no score), and the report says why."""
+    def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug in the checker")
 
     monkeypatch.setattr(analysis, "checks_of", broken)
-    result = run_in_process(good, "relu_vector")
-    assert result.status == "error"
+    result = run_in_process(good, "pool2d_vector")
+    assert result.status == "not graded" and result.grading_error.startswith("checker error: ZeroDivisionError")
     assert result.diagnoses[0].startswith("checker error: ZeroDivisionError: a bug in the checker: the checker could "
                                           "not analyse this function"), result.diagnoses
     assert "not a fault of the submission" in result.diagnoses[0]
+    scored = report.rescore(_report_of({"pool2d_vector": result}), rubric.load("homework"))
+    items = {item["name"]: item for item in scored["rubric"]["items"]}
+    assert items["Task 2b: pool2d_vector"]["score"] is None and not items["Task 2b: pool2d_vector"]["graded"]
+    assert items["Task 2b: pool2d_vector"]["not_graded"].startswith("pool2d_vector: checker error: ZeroDivisionError")
+    assert all(item["graded"] for name, item in items.items() if name != "Task 2b: pool2d_vector")
+    assert scored["grading_errors"] == ["pool2d_vector: " + result.grading_error] and not scored["graded"]
+    assert report.exit_status([scored]) == 2
     monkeypatch.setattr(training, "analyse_training", broken)      # the training entry alike
     trained = grade.TrainingRun(unavailable="no MNIST").analyse({}, "handout")
-    assert trained.status == "error" and trained.diagnoses[0].startswith("checker error: ZeroDivisionError")
+    assert trained.status == "not graded" and trained.diagnoses[0].startswith("checker error: ZeroDivisionError")
 
 
 def _training_request(settings: plans.Settings) -> dict:
@@ -232,6 +258,31 @@ def test_a_batch_hard_coded_to_64_trains_and_is_its_own_finding(tmp_path, one_th
     assert any("batch size hard-coded" in note and "conv2d_vector" in note for note in result.notes), result.notes
 
 
+def test_slow_functions_train_the_steps_that_fit(tmp_path, monkeypatch, one_thread):
+    """Task 3 with a pool2d_vector that loops over the batch, on a budget of 1 s: the steps that fit it (at least
+    MIN_STEPS, here 2), then the accuracy on the test images that fit (at least MIN_TEST_SAMPLES), each beside
+    native's over the same steps and images; a correct net passes every train check."""
+    monkeypatch.setattr(training, "MIN_STEPS", 2)
+    monkeypatch.setattr(training, "MIN_TEST_SAMPLES", 128)
+    request = dict(_training_request(plans.Settings(train_steps=200, test_samples=1000)), budget=1.0)
+    module = load(compose("slow/batch_loop", tmp_path))
+    module.conv2d_vector = load(CORPUS / "good.py").conv2d_vector      # the batch loop of pooling only: quicker
+    records = {}
+    training.train_in_child(module, request, records.__setitem__)
+    run = records["train"]
+    steps, images = len(run["losses"]), run["test_samples"]
+    assert 2 <= steps < 200 and 128 <= images < 1000, (steps, images)
+    native = training.native_run(request, steps=steps, test_samples=images)
+    assert len(native["losses"]) == steps and native["test_samples"] == images
+    result = training.analyse_training(records, native, {}, "handout", requested=200)
+    checks = {c.name: c for c in result.checks}
+    assert all(checks[name].passed for name in ("train runs", "train loss decreases", "train every layer learns",
+                                                "train accuracy")), result.checks
+    assert f"{steps} of 200 SGD steps (those that fit its time budget" in checks["train runs"].detail
+    assert f"after {steps} steps" in checks["train accuracy"].detail and "after the same steps" in \
+        checks["train accuracy"].detail
+
+
 def test_an_error_measuring_accuracy_is_reported_as_such(tmp_path, one_thread):
     """A net that trains but fails on the test images keeps its losses; the error is the accuracy's."""
     request = _training_request(plans.Settings(train_steps=2, test_samples=100))
@@ -252,11 +303,11 @@ def test_a_stopping_checker_stops_native_training():
     stops before its first step instead of running all of them."""
     settings = plans.Settings(train_steps=5000, test_samples=100)
     key = tuple(_training_request(settings)[k] for k in ("seed", "steps", "data_dir", "test_samples"))
-    found = {name: {"callable": True} for name in training.needed("handout").values()}
+    seen = grade.Discovery({name: {"callable": True} for name in training.needed("handout").values()})
     sandbox.STOPPING.set()
     try:
         with pytest.raises(training.Stopped):
-            grade.run_training("handout", found, None, {}, resolve(str(CORPUS / "good.py")), grade.Options(settings))
+            grade.run_training("handout", seen, {}, resolve(str(CORPUS / "good.py")), grade.Options(settings))
     finally:
         sandbox.STOPPING.clear()
     assert key not in training._NATIVE_RUNS     # nothing half-trained is kept for the next submission
@@ -307,6 +358,131 @@ def test_functional_form_hypotheses(one_thread):
     assert conv.status == "fail" and any("kernel is flipped" in d for d in conv.diagnoses)
     log_softmax = run_in_process(Ops, "log_softmax", "functional")
     assert any("maximum is not subtracted" in d for d in log_softmax.diagnoses), log_softmax.diagnoses
+
+
+def test_unfold_is_the_homeworks_rule_only(one_thread):
+    """A custom op's conv2d built on F.unfold (the functional form) is no homework: no im2col check, a full point."""
+    def conv2d(input, weight, bias=None, stride=1, padding=0):
+        (s_h, s_w), (p_h, p_w) = (s if isinstance(s, tuple) else (s, s) for s in (stride, padding))
+        n, _, h, w = input.shape
+        c_out, _, k_h, k_w = weight.shape
+        columns = torch.nn.functional.unfold(input, (k_h, k_w), padding=(p_h, p_w), stride=(s_h, s_w))
+        h_out, w_out = (h + 2 * p_h - k_h) // s_h + 1, (w + 2 * p_w - k_w) // s_w + 1
+        z = weight.reshape(c_out, -1) @ columns + (0 if bias is None else bias.reshape(1, -1, 1))
+        return z.reshape(n, c_out, h_out, w_out)
+
+    small = grade.Options(plans.Settings(batch_sizes=(1, 3), speed_repeats=1, train_steps=0))
+    result = run_in_process(types.SimpleNamespace(conv2d=staticmethod(conv2d)), "conv2d", "functional", small)
+    assert not [c.name for c in result.checks if c.name.startswith("im2col")]
+    scored = report.rescore(dict(_report_of({"conv2d": result}), form="functional"),
+                            rubric.functions_rubric(["conv2d"], training=False))
+    assert scored["score"] == 1, scored["rubric"]["items"]
+
+
+def test_only_what_ran_is_judged(tmp_path, one_thread):
+    """No check, diagnosis or hypothesis from a call that did not return: conv2d_vector with the batch size
+    hard-coded to 64, its N=64 calls stopped, is judged on the calls at N=1 and 4 alone, which raise; nothing says
+    it is right at 64 or hard-codes a batch size (that needs two batch sizes that ran, one of them right)."""
+    module = load(compose("batch_hardcoded", tmp_path))
+    function = forms.HANDOUT["conv2d_vector"]
+    calls, _ = grade.plan(function, "handout", FULL, runner.signature_of(module.conv2d_vector))
+    unrun = {c.label for c in calls if c.n == 64}
+    assert unrun and any(c.n == 1 for c in calls)
+    result = schedule.Result(records={c.label: runner.run_call(module.conv2d_vector, c.request())
+                                      for c in calls if c.label not in unrun},
+                             fates={c.label: schedule.Fate("stopped", "not checked: did not return within 9 s")
+                                    if c.label in unrun else schedule.Fate("returned") for c in calls})
+    judged = analysis.analyse(function, calls, result)
+    assert judged.status == "error", judged.diagnoses          # every call that ran raised
+    assert {item["name"] for item in judged.not_checked} == unrun
+    named = [c.name for c in judged.checks] + [c.detail for c in judged.checks] + judged.diagnoses + judged.notes
+    assert not any("N=64" in text or "not reached" in text or "hard-coded" in text for text in named), named
+    assert any("shape '[64, 20, 24, 24]' is invalid" in d for d in judged.diagnoses), judged.diagnoses
+
+
+# ----------------------------------------------------------------------------- the schedule, on a fake clock
+
+
+def _calls(*specs):
+    """Call-like objects for the schedule, which needs nothing but these fields: (label, stage, family, n, work)."""
+    return [types.SimpleNamespace(label=label, stage=stage, family=family, forward_family=None, n=n, repeat=1,
+                                  work=work, entries=work, grad=(), size_text="")
+            for label, stage, family, n, work in specs]
+
+
+class FakeChildren:
+    """An ``execute`` on a fake clock: each call takes durations[label] seconds (inf: it hangs); a call past the
+    deadline its pace gives is stopped, as sandbox.run_child's watcher does."""
+
+    def __init__(self, durations: dict) -> None:
+        self.durations, self.now, self.children = durations, 0.0, []
+
+    def __call__(self, calls, pace) -> schedule.Ran:
+        self.children.append([c.label for c in calls])
+        records, deadline = {}, pace(0, self.now)
+        for done, call in enumerate(calls, 1):
+            if deadline is None:
+                return schedule.Ran(records, "halted", ready_seconds=0.0)
+            took = self.durations[call.label]
+            if self.now + took > deadline:
+                self.now = deadline
+                return schedule.Ran(records, "timeout", "stopped", ready_seconds=0.0)
+            self.now += took
+            records[call.label] = {"label": call.label, "seconds": [took], "native_seconds": []}
+            deadline = pace(done, self.now)
+        return schedule.Ran(records, ready_seconds=0.0)
+
+
+def test_a_fast_function_runs_its_whole_plan_in_one_child():
+    calls = _calls(("small", "small", "s", 2, 10), ("verdict", "graded", "g", 4, 1000), ("big", "sizes", "g", 64, 16000),
+                   ("grad", "gradients", "g grad", 4, 1000))
+    children = FakeChildren({"small": 0.01, "verdict": 0.02, "big": 0.1, "grad": 0.05})
+    result = schedule.Schedule(calls, schedule.Budget(60, 120)).run(children)
+    assert children.children == [["small", "verdict", "big", "grad"]]
+    assert {label: fate.state for label, fate in result.fates.items()} == dict.fromkeys(children.children[0], "returned")
+
+
+def test_calls_finished_before_the_child_is_seen_ready_are_timed_by_their_records():
+    """The watcher may see a child ready only once it has written records: the pace times the calls it sees
+    return, the others are timed from their records when the child ends (never from the clock's origin)."""
+    calls = _calls(("a", "small", "s", 2, 10), ("b", "graded", "g", 4, 1000), ("c", "sizes", "g", 8, 2000))
+    plan = schedule.Schedule(calls, schedule.Budget(60, 120))
+    plan.running, plan.done, plan.last = calls, 0, None
+    assert plan.pace(2, 5000.0) is not None and plan.result.fates == {}
+    plan.pace(3, 5001.0)
+    assert plan.result.fates["c"].seconds == 1.0
+    plan._absorb(schedule.Ran({c.label: {"label": c.label, "seconds": [0.25], "native_seconds": []} for c in calls}))
+    assert [plan.result.fates[label].seconds for label in "abc"] == [0.25, 0.25, 1.0]
+
+
+def test_a_slow_function_runs_what_fits_its_budget():
+    """The verdict call runs whatever its estimate (the graded shapes decide); the calls that would not fit what is
+    left of the budget are not checked, saying their estimate; a cheaper one after them still runs."""
+    calls = _calls(("small", "small", "s", 2, 10), ("verdict", "graded", "g", 4, 1000), ("again", "graded", "g", 4, 1000),
+                   ("big", "sizes", "g", 64, 16000), ("small N=1", "sizes", "s", 1, 5))
+    children = FakeChildren({"small": 1.0, "verdict": 20.0, "again": 20.0, "big": 320.0, "small N=1": 0.5})
+    result = schedule.Schedule(calls, schedule.Budget(30, 120)).run(children)
+    states = {label: fate.state for label, fate in result.fates.items()}
+    assert states == {"small": "returned", "verdict": "returned", "again": "skipped", "big": "skipped",
+                      "small N=1": "returned"}
+    assert result.fates["big"].reason.startswith("not checked: estimated 320 s at N=64 (budget 30 s, 8.5 s left)")
+    assert not result.ended and children.now == 21.5
+
+
+def test_a_call_past_its_limit_is_stopped_and_the_plan_goes_on():
+    """A call that takes far longer than its estimate is stopped at its limit (not judged), its family's estimate
+    rises to what it took, and the calls that still fit run in another child; a first call that does not return
+    within the ceiling is a timeout, and nothing else runs."""
+    calls = _calls(("small", "small", "s", 2, 10), ("verdict", "graded", "g", 4, 1000), ("N=8", "sizes", "g", 8, 2000),
+                   ("small N=1", "sizes", "s", 1, 5))
+    children = FakeChildren({"small": 0.1, "verdict": 1.0, "N=8": 500.0, "small N=1": 0.05})
+    result = schedule.Schedule(calls, schedule.Budget(60, 120)).run(children)
+    assert result.fates["N=8"].state == "stopped" and "did not return within 10 s" in result.fates["N=8"].reason
+    assert result.fates["small N=1"].state == "returned" and len(children.children) == 2
+    hangs = FakeChildren({"small": float("inf"), "verdict": 1.0, "N=8": 1.0, "small N=1": 1.0})
+    result = schedule.Schedule(calls, schedule.Budget(60, 5)).run(hangs)
+    assert result.ended == "timeout" and "did not return within 5 s" in result.reason
+    assert {fate.state for label, fate in result.fates.items() if label != "small"} == {"unreached"}
 
 
 # ----------------------------------------------------------------------------- analysis on synthetic records
@@ -366,6 +542,62 @@ def test_homework_rubric_split_and_cap():
                           homework)["score"] == 40
 
 
+def test_the_score_says_what_it_means():
+    """The homework's items add up to 110, capped at 100: the card shows the sum before the cap; a function whose
+    counted checks all pass but which fails says why in its item."""
+    everything = {name: "pass" for name in forms.HANDOUT} | {"training": "pass"}
+    scored = report.rescore(_report(everything), rubric.load("homework"))
+    assert scored["score"] == 100 and scored["rubric"]["sum"] == 110 and scored["graded"]
+    card = report.card(scored)
+    assert "score 100 / 100 (the items earned 110 of their 110 points, 10 of them bonus; the score is capped at " \
+           "100)" in card
+    assert "checks: of every check of the function, how many pass (the rubric counts some kinds only" in card
+    assert "capped at 100" in platforms.gradescope(scored)["output"]
+    odd = _report({"conv2d_vector": "pass"})
+    odd["functions"]["conv2d_vector"]["status"] = "fail"
+    odd["functions"]["conv2d_vector"]["checks"].append({"name": "graph connected", "passed": False, "detail": "cut"})
+    (item,) = [i for i in report.rescore(odd, rubric.load("homework"))["rubric"]["items"] if "conv2d_vector" in
+               i["functions"]]
+    assert "2/2 of the checks this item counts pass; it is 'fail' for checks the item does not count: graph " \
+           "connected" in item["detail"], item["detail"]
+
+
+def test_a_speed_item_scores_by_thresholds(tmp_path):
+    """Speed earns points only in an item of kind 'speed', by the instructor's thresholds (the homework has none)."""
+    assert all(item.kind == "checks" for item in rubric.load("homework").items)
+    path = tmp_path / "speedy.json"
+    path.write_text(json.dumps({"items": [{"name": "fast conv", "kind": "speed", "points": 4,
+                                           "functions": ["conv2d_vector"], "thresholds": [[10, 0.5], [2, 1]]}]}))
+    speedy = rubric.load(str(path))
+    entry = {"status": "pass", "checks": [], "timing": {"speed mnist N=64": {"seconds": 0.03, "native": 0.01}}}
+    for seconds, earned in ((0.015, 4), (0.03, 2), (0.5, 0)):
+        entry["timing"]["speed mnist N=64"]["seconds"] = seconds
+        (item,) = rubric.score(speedy, {"conv2d_vector": entry})["items"]
+        assert item["score"] == earned and "x native at speed mnist N=64" in item["detail"], item
+    (item,) = rubric.score(speedy, {"conv2d_vector": dict(entry, timing={})})["items"]
+    assert item["score"] == 0 and "never timed" in item["detail"]
+    path.write_text(json.dumps({"items": [{"name": "x", "kind": "speed", "points": 1, "functions": ["f"],
+                                           "thresholds": [[0, 1]]}]}))
+    with pytest.raises(rubric.RubricError, match="'thresholds'"):
+        rubric.load(str(path))
+
+
+def test_progress_is_a_live_line_on_a_terminal_and_plain_lines_off_one():
+    from simple_conv_net.check.progress import Progress
+
+    stream = io.StringIO()
+    plain = Progress(stream, live=False)
+    plain.start("student03", 2)
+    plain.call("conv2d_scalar", "mnist N=2", 3, 9, 0.0, 40.0)
+    plain.finished("conv2d_scalar", "pass", 41.2, "12/12 checks pass")
+    assert stream.getvalue() == "student03: conv2d_scalar: pass in 41 s (12/12 checks pass)\n"
+    live = Progress(io.StringIO(), live=True)
+    live.start("student03", 14)
+    live.call("conv2d_scalar", "mnist N=2", 3, 9, time.monotonic() - 5, 40.0)
+    assert live.line() == "student03: 0/14 done | conv2d_scalar mnist N=2 (call 3/9, 5 s of ~40 s)"
+    live.close()
+
+
 def test_a_rubric_file_is_checked(tmp_path):
     path = tmp_path / "mine.json"
     path.write_text(json.dumps({"max_score": 5, "items": [{"name": "conv", "points": 5, "credit": "all",
@@ -382,7 +614,7 @@ def test_a_rubric_file_is_checked(tmp_path):
 
 def test_outputs_of_one_report():
     scored = report.rescore(_report({"conv2d_vector": "fail", "relu_vector": "pass"}), rubric.load("homework"))
-    results = report.gradescope(scored)
+    results = platforms.gradescope(scored)
     assert set(results) >= {"score", "tests"} and results["score"] == scored["score"]
     assert {"name", "score", "max_score", "output", "status"} <= set(results["tests"][0])
     assert [t["max_score"] for t in results["tests"]] == [20, 60, 10, 10, 10]
@@ -438,7 +670,8 @@ def test_records_the_child_did_not_write_are_refused(tmp_path, monkeypatch):
 
 
 def test_limits_and_settings_are_recorded():
-    options = grade.Options(plans.Settings(train_steps=0), Limits(timeout=3, memory_mb=512))
+    options = grade.Options(plans.Settings(train_steps=0), Limits(memory_mb=512), budget=schedule.Budget(3, 2))
     record = grade.settings_record(options)
-    assert record["timeout"] == 3 and record["memory_mb"] == 512 and record["train_steps"] == 0
+    assert record["timeout"] == 3 and record["call_timeout"] == 2 and record["memory_mb"] == 512
+    assert record["train_steps"] == 0
     assert Limits(timeout=10, threads=2).cpu_seconds == 30

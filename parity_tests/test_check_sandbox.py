@@ -139,7 +139,7 @@ def test_the_command_starts_the_server_early_for_a_file_a_folder_or_a_batch(tmp_
     """python -m simple_conv_net.check starts the server while it imports torch, when it will need one in the view
     every file target shares; a module target (its own view), --help or no target, no."""
     for argv in ([], ["vector_ops"], ["no_such_thing.py"], [str(tmp_path), "--help"],
-                 [str(tmp_path), "--sandbox", "sideways"]):
+                 [str(tmp_path), "--sandbox", "sideways"], ["autograder", "--rubric", "homework"]):
         assert servers.start_early(argv) is None, argv
     (tmp_path / "relu.py").write_text("def relu_vector(a, device):\n    return a\n")
     thread = servers.start_early([str(tmp_path / "relu.py"), "--sandbox", "none"])

@@ -12,14 +12,21 @@ thread (conftest's one_thread) the first scalar kernel would force a recompilati
 """
 
 import copy
+import functools
+import importlib
 import importlib.util
 import json
+import logging
+import warnings
 
 import pytest
 import torch
 from torch._dynamo.backends.common import aot_autograd
 from torch._dynamo.testing import CompileCounterWithBackend
 from torch._functorch.aot_autograd import make_boxed_func
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+import vector_ops
 
 from conftest import assert_close
 from simple_conv_net import data
@@ -30,6 +37,8 @@ from simple_conv_net.parity import make_batch
 from test_benchmark import SCRIPT, positive
 from test_no_native_ops import forbidden
 from test_train import QUICK, train
+
+vector_pool2d = importlib.import_module("vector_ops.pool2d")  # the module (vector_ops.max_pool2d is the op)
 
 NETS = {"simple": ("simple", (1, 28, 28), False), "lenet": ("lenet", (1, 28, 28), False),
         "lenet5": ("lenet5", (3, 32, 32), False), "lenet5-batch-norm": ("lenet5", (3, 32, 32), True)}
@@ -176,6 +185,89 @@ def test_export(impl_any, net):
     assert bool(ours) == (impl_any == "scalar"), targets
     if impl_any == "scalar":
         assert "scalar_ops.conv2d_forward.default" in ours
+
+
+def dynamo_complaints(run, monkeypatch, caplog) -> list[str]:
+    """The warnings and log records (WARNING and up) that ``run()`` gives rise to and that name the project's code
+    or an lru_cache (dynamo warns once per message per process: its record of those is emptied first)."""
+    if hasattr(torch._dynamo.utils, "warn_once_cache"):
+        monkeypatch.setattr(torch._dynamo.utils, "warn_once_cache", set())
+    ours = ("vector_ops", "scalar_ops", "simple_conv_net", "lru_cache")
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):
+        warnings.simplefilter("always")
+        run()
+    messages = [str(w.message) for w in caught] + [record.getMessage() for record in caplog.records]
+    return [m for m in messages if any(word in m for word in ours)]
+
+
+TRACING_NETS = ("lenet", "simple")
+
+
+def trace_in_every_order(model, native, x, other):
+    """Eager, FakeTensorMode, torch.export at one batch size and again at another, torch.compile, eager; forward and
+    backward where a run computes gradients (eager, fake), eval mode for export and compile. Each real run is judged
+    against native PyTorch (the compare core's rule)."""
+    def forward_and_backward(net, x):
+        net.train()
+        with torch.enable_grad():
+            x = x.clone().requires_grad_()
+            output = net(x)
+            (grad,) = torch.autograd.grad(output.square().sum(), x)
+        net.eval()
+        return output.detach(), grad
+
+    def check(label, ours, x):
+        ours = ours if isinstance(ours, tuple) else (ours,)
+        truths = forward_and_backward(copy.deepcopy(native).double(), x.double())
+        natives = forward_and_backward(native, x)
+        for what, o, t, n in zip(("output", "input gradient"), ours, truths, natives):
+            assert_close(f"{label}: {what}", t, o, n)
+
+    check("eager", forward_and_backward(model, x), x)
+    with FakeTensorMode(allow_non_fake_inputs=True) as fake:
+        output, grad = forward_and_backward(model, fake.from_tensor(x))
+        assert output.shape == (x.shape[0], 10) and grad.shape == x.shape
+    with torch.no_grad():
+        check("export", torch.export.export(model, (x,)).module()(x), x)
+        check("export at another batch size", torch.export.export(model, (other,)).module()(other), other)
+        check("compile", torch.compile(model, backend="aot_eager", fullgraph=True)(other), other)
+    check("eager again", forward_and_backward(model, x), x)
+
+
+@pytest.mark.parametrize("net", TRACING_NETS)
+def test_index_caches_survive_tracing_in_any_order(net, monkeypatch, caplog):
+    """vector_ops keeps index tensors in caches (window_origins and window_rows in max_pool2d's forward,
+    source_positions in conv2d's input gradient). A tensor made while a tracer runs is fake or symbolic and
+    must never be kept for a later run (it was: a second torch.export of vector LeNet failed on a fake tensor
+    among its constants); eager runs share them. And dynamo, which warns where it traces an lru_cache, never
+    meets one in the project's code."""
+    model, _ = twins("vector", net)
+    native = build_model(NETS[net][0], "torch", NETS[net][1])
+    native.load_state_dict(model.state_dict())
+    model.eval()
+    x, other = batch(net, 4)[0], batch(net, 2, seed=1)[0]
+    complaints = dynamo_complaints(lambda: trace_in_every_order(model, native, x, other), monkeypatch, caplog)
+    assert not complaints, complaints
+
+
+class Pool(torch.nn.Module):
+    def forward(self, x):
+        return vector_ops.max_pool2d(x, 2)
+
+
+def test_a_plain_lru_cache_would_be_caught(monkeypatch, caplog):
+    """The control: with functools.lru_cache in place of eager_cache, a second export fails (the issue's
+    failure) and dynamo complains."""
+    monkeypatch.setattr(vector_pool2d, "window_origins", functools.lru_cache(vector_pool2d.window_origins.__wrapped__))
+    x = torch.randn(2, 3, 8, 8)
+    torch.export.export(Pool(), (x,))
+    with pytest.raises(Exception, match="fake tensor"):
+        torch.export.export(Pool(), (x,))
+    vector_pool2d.window_origins.cache_clear()
+    torch._dynamo.reset()
+    complaints = dynamo_complaints(lambda: torch.compile(Pool(), backend="aot_eager", fullgraph=True)(x), monkeypatch,
+                                   caplog)
+    assert any("lru_cache" in c for c in complaints), complaints
 
 
 def test_inductor():

@@ -15,9 +15,10 @@ import functools
 import pytest
 import torch
 
+from simple_conv_net import checks
 from simple_conv_net.backends import Ops, get_ops
 from simple_conv_net.custom_ops import CONTRACTS
-from simple_conv_net.functions import Window
+from simple_conv_net.window import Window
 
 IMPLS = ("vector", "scalar")
 
@@ -38,23 +39,27 @@ def samples(dtype, requires_grad):
     def tensor(*shape, grad=True):
         return torch.randn(shape, generator=generator, dtype=dtype).requires_grad_(requires_grad and grad)
 
-    def geometry(x, c_out, kernel_size, stride, padding):
-        return list(Window.of(x.shape, c_out, kernel_size, stride, padding))
-
     table = {name: [] for name in CONTRACTS}
     x = tensor(7, 6, 2, 3).permute(2, 3, 0, 1)                          # [2, 3, 7, 6], not contiguous
     w = tensor(4, 3, 3, 2)
-    for x_in, weight, bias, stride, padding in ((x, w, tensor(4), (2, 1), (1, 0)),
-                                                (tensor(1, 1, 5, 5), tensor(2, 1, 3, 3), None, (1, 1), (2, 2))):
-        g = geometry(x_in, weight.shape[0], weight.shape[2:], stride, padding)
+    # (input, weight, bias, stride, padding, dilation, groups): the last two with dilation, groups and 'same'
+    for x_in, weight, bias, stride, padding, dilation, groups in (
+            (x, w, tensor(4), (2, 1), (1, 0), 1, 1),
+            (tensor(1, 1, 5, 5), tensor(2, 1, 3, 3), None, (1, 1), (2, 2), 1, 1),
+            (tensor(2, 4, 7, 6), tensor(6, 2, 3, 2), tensor(6), (1, 2), (1, 0), (2, 1), 2),
+            (tensor(1, 4, 5, 6), tensor(2, 2, 2, 3), None, 1, "same", (3, 1), 2)):
+        g = list(checks.conv2d_args(x_in, weight, bias, stride, padding, dilation, groups))
         table["conv2d_forward"].append((x_in, weight, bias, g))
         grad = tensor(*Window(*g).output_shape, grad=False)
         table["conv2d_backward"] += [(grad, x_in, weight, g, [True, True, bias is not None]),
                                      (grad, None, weight, g, [True, False, False]),
                                      (grad, x_in, None, g, [False, True, bias is not None])]
-    for x_in, kernel_size, stride, padding in ((tensor(2, 2, 7, 6), (3, 3), (2, 2), (1, 1)),
-                                               (tensor(4, 4, 1, 3).permute(2, 3, 0, 1), (2, 2), (2, 2), (0, 0))):
-        g = geometry(x_in, x_in.shape[1], kernel_size, stride, padding)
+    # (input, kernel_size, stride, padding, dilation, ceil_mode)
+    for x_in, kernel_size, stride, padding, dilation, ceil_mode in (
+            (tensor(2, 2, 7, 6), 3, 2, 1, 1, False),
+            (tensor(4, 4, 1, 3).permute(2, 3, 0, 1), 2, 2, 0, 1, False),
+            (tensor(2, 2, 8, 7), (2, 3), 2, 1, (2, 1), True)):
+        g = list(checks.max_pool2d_args(x_in, kernel_size, stride, padding, dilation, ceil_mode))
         table["max_pool2d_forward"].append((x_in, g))
         _, argmax = torch.ops.scalar_ops.max_pool2d_forward(x_in.detach(), g)
         table["max_pool2d_backward"].append((tensor(*argmax.shape, grad=False), argmax, g))
@@ -72,11 +77,14 @@ def samples(dtype, requires_grad):
     logits = tensor(6, 4).t()                                           # [4, 6], not contiguous
     table["log_softmax_forward"].append((logits,))
     table["log_softmax_backward"].append((tensor(4, 6, grad=False), logits.detach().log_softmax(1)))
-    log_probs, target = tensor(5, 4), torch.tensor([1, 0, 3, 2, 2])
-    for reduction in ("mean", "sum", "none"):
-        table["nll_loss_forward"].append((log_probs, target, reduction))
-        grad = tensor(5, grad=False) if reduction == "none" else tensor(grad=False)
-        table["nll_loss_backward"].append((grad, target, [5, 4], reduction))
+    # nll_loss on [N, C, L]: L = 1 (the homework's [N, C]) and L = 2 with class weights and an ignored class
+    for log_probs, target, weight, ignore_index in (
+            (tensor(5, 4, 1), torch.tensor([[1], [0], [3], [2], [2]]), None, -100),
+            (tensor(3, 4, 2), torch.tensor([[1, 0], [3, 2], [2, 2]]), torch.rand(4, generator=generator, dtype=dtype), 2)):
+        for reduction in ("mean", "sum", "none"):
+            table["nll_loss_forward"].append((log_probs, target, weight, ignore_index, reduction))
+            grad = tensor(*target.shape, grad=False) if reduction == "none" else tensor(grad=False)
+            table["nll_loss_backward"].append((grad, target, weight, list(log_probs.shape), ignore_index, reduction))
     x_bn, gamma, beta = tensor(4, 3, 5), tensor(3), tensor(3)
     for training, affine, statistics in ((True, True, True), (False, True, True), (True, False, False)):
         mean, var = (tensor(3, grad=False), torch.rand(3, generator=generator, dtype=dtype) + 0.5) if statistics \

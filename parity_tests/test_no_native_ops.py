@@ -78,6 +78,39 @@ def test_no_native_op_in_forward_or_backward(impl, net):
     assert not forbidden(operators), f"native operators run by impl {impl!r}: {forbidden(operators)}"
 
 
+def every_argument(ops):
+    """Forward and backward of each op with the arguments no model uses (dilation, groups, 'same' padding, an
+    unbatched input, ceil_mode, return_indices, inplace, dtype, class weights, ignore_index, K-dimensional nll)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 4, 9, 8, generator=g, requires_grad=True)
+    w = torch.randn(6, 2, 3, 2, generator=g, requires_grad=True)
+    y = ops.conv2d(x, w, None, 1, "same", (2, 1), 2) + ops.conv2d(x[0], w, None, 2, 1, 2, 2).sum()
+    pooled, _ = ops.max_pool2d(y, 3, 2, 1, (1, 2), True, True)
+    z = ops.relu(pooled * 1.0, inplace=True)
+    logp = ops.log_softmax(z, 1, dtype=torch.float64)
+    loss = ops.nll_loss(logp, torch.randint(0, 6, (2, 5, 4), generator=g), torch.rand(6, dtype=torch.float64),
+                        ignore_index=2)
+    loss = loss + ops.nll_loss(ops.flatten(logp, 1)[0, :6], torch.tensor(1), reduction="sum")
+    loss.backward()
+
+
+@pytest.mark.parametrize("impl_under_test", ["vector", "scalar"])
+def test_no_native_op_on_every_argument(impl_under_test):
+    with RecordFunctions() as functions, RecordOperators() as operators:
+        every_argument(get_ops(impl_under_test))
+    assert functions.names and operators.names, "a recorder saw nothing: the check would be vacuous"
+    assert not forbidden(functions.names), forbidden(functions.names)
+    assert not forbidden(operators.names), forbidden(operators.names)
+
+
+def test_recorders_catch_native_ops_on_every_argument():
+    with RecordFunctions() as functions, RecordOperators() as operators:
+        every_argument(get_ops("torch"))
+    assert {"conv2d", "max_pool2d_with_indices", "relu", "log_softmax", "nll_loss"} <= functions.names
+    assert {"aten::convolution_backward", "aten::max_pool2d_with_indices_backward", "aten::nll_loss2d_backward"} \
+        <= operators.names, operators.names
+
+
 @pytest.mark.parametrize("net", NETS)
 def test_recorders_catch_native_ops(net):
     functions, operators = run("torch", net)

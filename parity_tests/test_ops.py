@@ -12,7 +12,7 @@ from simple_conv_net.functions import Kernels, conv2d_op
 
 vector_conv2d = importlib.import_module("vector_ops.conv2d")  # the module (vector_ops.conv2d is the op)
 
-# (N, C_in, H, W, C_out, K_h, K_w, stride, padding)
+# (N, C_in, H, W, C_out, K_h, K_w, stride, padding[, dilation, groups]); N = None: an unbatched [C_in, H, W] input
 CONV_CASES = {
     "simple-net": (2, 1, 28, 28, 20, 5, 5, 1, 0),
     "non-square": (2, 2, 9, 7, 3, 3, 2, 1, 0),
@@ -26,9 +26,16 @@ CONV_CASES = {
     # counts that leave its blocks of four channels part empty
     "lenet-conv2": (2, 20, 12, 12, 50, 5, 5, 1, 0),
     "rows-odd-channels": (3, 6, 7, 10, 7, 3, 5, 1, 0),
+    # the rest of conv2d's signature: dilation, groups, 'same' and 'valid' padding, an unbatched input
+    "dilation-2x3": (2, 2, 9, 10, 3, 3, 2, 1, 1, (2, 3), 1),
+    "groups-2-stride-2": (2, 4, 8, 7, 6, 3, 3, 2, 1, 1, 2),
+    "depthwise": (2, 3, 6, 6, 6, 3, 3, 1, 1, 1, 3),
+    "same-odd-total": (2, 2, 7, 6, 3, 2, 3, 1, "same", (3, 1), 1),
+    "valid-groups-dilation": (1, 4, 9, 9, 2, 3, 3, (2, 1), "valid", 2, 2),
+    "unbatched": (None, 2, 6, 5, 3, 3, 3, 1, 1, 1, 1),
 }
 
-# (N, C, H, W, kernel_size, stride, padding, integer-valued input: ties)
+# (N, C, H, W, kernel_size, stride, padding, integer-valued input: ties[, dilation, ceil_mode]); N = None: unbatched
 POOL_CASES = {
     "simple-net": (2, 3, 24, 24, 2, None, 0, False),
     "overlap": (2, 2, 7, 9, 3, 2, 1, False),
@@ -38,6 +45,11 @@ POOL_CASES = {
     "ties": (2, 2, 8, 8, 2, 2, 0, True),
     "ties-overlap-padding": (2, 2, 7, 6, 3, 1, 1, True),
     "all-equal": (1, 1, 6, 6, 3, 2, 1, "constant"),
+    # the rest of max_pool2d's signature: dilation, ceil_mode (a last window past the input's end), unbatched
+    "dilation-2x3": (2, 2, 9, 10, 2, 1, 1, False, (2, 3), False),
+    "ceil-mode": (2, 2, 7, 8, 3, 2, 0, False, 1, True),
+    "ceil-mode-padding-dilation": (1, 2, 8, 9, (3, 2), (2, 3), (1, 1), True, (1, 2), True),
+    "unbatched-ceil-mode": (None, 2, 5, 5, 2, 2, 0, False, 1, True),
 }
 
 
@@ -48,14 +60,14 @@ def random(*shape, dtype, seed=0):
 @pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES.keys())
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
 def test_conv2d(impl, dtype, device, case, bias):
-    n, c_in, h, w, c_out, k_h, k_w, stride, padding = case
-    x = random(n, c_in, h, w, dtype=dtype, seed=1)
-    weight = random(c_out, c_in, k_h, k_w, dtype=dtype, seed=2)
+    n, c_in, h, w, c_out, k_h, k_w, stride, padding, dilation, groups = (*case, 1, 1)[:11]
+    x = random(*(() if n is None else (n,)), c_in, h, w, dtype=dtype, seed=1)
+    weight = random(c_out, c_in // groups, k_h, k_w, dtype=dtype, seed=2)
     b = random(c_out, dtype=dtype, seed=3) if bias else None
     conv2d = get_ops(impl).conv2d
-    assert_same_gradients(lambda x, w, b: conv2d(x, w, b, stride, padding),
-                          lambda x, w, b: F.conv2d(x, w, b, stride, padding), [x, weight, b], device=device,
-                          bilinear=True)
+    assert_same_gradients(lambda x, w, b: conv2d(x, w, b, stride, padding, dilation, groups),
+                          lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups), [x, weight, b],
+                          device=device, bilinear=True)
 
 
 @pytest.mark.parametrize("where", ["input", "weight"])
@@ -83,7 +95,7 @@ def test_vector_ops_in_blocks_of_images(monkeypatch, padding):
     assert_same_gradients(lambda x: ops.max_pool2d(x, 2, 2, padding), lambda x: F.max_pool2d(x, 2, 2, padding), [x])
 
 
-STRIDE_1_CASES = {name: case for name, case in CONV_CASES.items() if case[7] == 1}
+STRIDE_1_CASES = {name: case for name, case in CONV_CASES.items() if case[7] == 1 and len(case) == 9}
 
 
 @pytest.mark.parametrize("case", STRIDE_1_CASES.values(), ids=STRIDE_1_CASES.keys())
@@ -127,16 +139,46 @@ def test_conv2d_computes_only_the_gradients_asked_for(impl, wanted):
 
 @pytest.mark.parametrize("case", POOL_CASES.values(), ids=POOL_CASES.keys())
 def test_max_pool2d(impl, dtype, device, case):
-    n, c, h, w, kernel_size, stride, padding, ties = case
+    n, c, h, w, kernel_size, stride, padding, ties, dilation, ceil_mode = (*case, 1, False)[:10]
+    shape = (*(() if n is None else (n,)), c, h, w)
     if ties == "constant":
-        x = torch.full((n, c, h, w), 0.5, dtype=dtype)
+        x = torch.full(shape, 0.5, dtype=dtype)
     elif ties:
-        x = torch.randint(0, 3, (n, c, h, w), generator=torch.Generator().manual_seed(4)).to(dtype)
+        x = torch.randint(0, 3, shape, generator=torch.Generator().manual_seed(4)).to(dtype)
     else:
-        x = random(n, c, h, w, dtype=dtype)
+        x = random(*shape, dtype=dtype)
     max_pool2d = get_ops(impl).max_pool2d
-    assert_same_gradients(lambda x: max_pool2d(x, kernel_size, stride, padding),
-                          lambda x: F.max_pool2d(x, kernel_size, stride, padding), [x], device=device)
+    assert_same_gradients(lambda x: max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode),
+                          lambda x: F.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode), [x],
+                          device=device)
+    ours = max_pool2d(x.to(device), kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+    native = F.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+    assert torch.equal(ours[1].cpu(), native[1]) and not ours[1].requires_grad, "indices as torch returns them"
+
+
+def test_max_pool2d_returns_indices_that_are_not_differentiable(impl):
+    """return_indices=True: (output, indices), the output differentiable as without indices, the indices not;
+    passed positionally as torch.nn.functional takes them too."""
+    x = random(2, 3, 6, 6, dtype=torch.float64).requires_grad_()
+    output, indices = get_ops(impl).max_pool2d(x, 3, 2, 1, 1, False, True)
+    native_output, native_indices = F.max_pool2d(x, 3, 2, 1, 1, False, True)
+    assert torch.equal(indices, native_indices) and indices.dtype == torch.int64 and indices.grad_fn is None
+    torch.testing.assert_close(torch.autograd.grad(output.sum(), x)[0], torch.autograd.grad(native_output.sum(), x)[0])
+
+
+def test_max_pool2d_indices_cost_the_backward_nothing(impl, monkeypatch):
+    """The Function returns the indices beside the output (return_indices), non-differentiable: the backward
+    gets no gradient for them, where autograd would by default fill a tensor of zeros their size at each call."""
+    from simple_conv_net import functions
+
+    seen = []
+    backward = functions.MaxPool2d.backward
+    monkeypatch.setattr(functions.MaxPool2d, "backward",
+                        staticmethod(lambda ctx, grad, grad_indices: seen.append(grad_indices) or backward(ctx, grad,
+                                                                                                        grad_indices)))
+    x = random(2, 3, 6, 6, dtype=torch.float64).requires_grad_()
+    get_ops(impl).max_pool2d(x, 2).sum().backward()
+    assert seen == [None] and x.grad is not None
 
 
 def test_max_pool2d_stride_defaults_to_kernel(impl):
@@ -149,6 +191,18 @@ def test_relu(impl, dtype, device, shape):
     x = random(*shape, dtype=dtype)
     x.view(-1)[0] = 0.0  # the kink: gradient 0 there, as PyTorch
     assert_same_gradients(get_ops(impl).relu, F.relu, [x], device=device)
+
+
+def test_relu_inplace(impl):
+    """inplace=True writes into its input and returns it, differentiably, as F.relu does; on a leaf that requires
+    grad it is refused, as F.relu refuses it."""
+    x = random(3, 5, dtype=torch.float64)
+    assert_same_gradients(lambda x: get_ops(impl).relu(x * 1.0, inplace=True), lambda x: F.relu(x * 1.0, inplace=True),
+                          [x])
+    y = x * 1.0
+    assert get_ops(impl).relu(y, True) is y and torch.equal(y, F.relu(x))
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        get_ops(impl).relu(x.clone().requires_grad_(), inplace=True)
 
 
 @pytest.mark.parametrize("shape,out_features,bias", [
@@ -176,33 +230,71 @@ def test_flatten(impl, dtype, shape, start, end):
                           lambda x: torch.flatten(x, start, end), [random(*shape, dtype=dtype)])
 
 
-def test_flatten_default_is_per_sample(impl):
+def test_flatten_defaults_are_torch_flattens(impl):
+    """flatten(x) merges every dim, as torch.flatten (start_dim=0); a 0-D tensor gives [1]. Layers flatten each
+    sample with start_dim=1."""
     x = random(2, 3, 4, 5, dtype=torch.float32)
-    assert get_ops(impl).flatten(x).shape == NATIVE.flatten(x).shape == (2, 60)
+    assert get_ops(impl).flatten(x).shape == NATIVE.flatten(x).shape == torch.flatten(x).shape == (120,)
+    assert get_ops(impl).flatten(torch.tensor(2.0)).shape == torch.flatten(torch.tensor(2.0)).shape == (1,)
+    assert get_ops(impl).flatten(x, 1).shape == (2, 60)
 
 
-@pytest.mark.parametrize("shape,dim,offset", [((4, 10), 1, 0.0), ((3, 4, 5), 0, 0.0), ((3, 4, 5), -1, 0.0),
-                                              ((2, 6), 1, 1000.0), ((1, 1), 1, 0.0)])
-def test_log_softmax(impl, dtype, device, shape, dim, offset):
+@pytest.mark.parametrize("shape,dim,offset,cast", [((4, 10), 1, 0.0, None), ((3, 4, 5), 0, 0.0, None),
+                                                   ((3, 4, 5), -1, 0.0, None), ((2, 6), 1, 1000.0, None),
+                                                   ((1, 1), 1, 0.0, None), ((3, 4), 1, 0.0, torch.float64),
+                                                   ((3, 4, 2), 0, 0.0, torch.float64)])
+def test_log_softmax(impl, dtype, device, shape, dim, offset, cast):
+    """``dtype`` (cast): the input is cast first; the output has that dtype, the gradient the input's (cast up
+    to float64, as op_db's samples do)."""
     x = random(*shape, dtype=dtype) * 5 + offset  # offset 1000: exp would overflow without the max shift
-    assert_same_gradients(lambda x: get_ops(impl).log_softmax(x, dim),
-                          lambda x: F.log_softmax(x, dim), [x], device=device)
+    assert_same_gradients(lambda x: get_ops(impl).log_softmax(x, dim, dtype=cast),
+                          lambda x: F.log_softmax(x, dim, dtype=cast), [x], device=device)
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 3), (2, 3, 4), (2, 3, 4, 5)])
+def test_log_softmax_implicit_dim_is_torch_nn_functionals(impl, shape):
+    """dim=None picks F.log_softmax's dimension (0 for 0-, 1- and 3-D inputs, else 1), with its warning."""
+    x = random(*shape, dtype=torch.float64)
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        ours = get_ops(impl).log_softmax(x)
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        torch.testing.assert_close(ours, F.log_softmax(x))
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-@pytest.mark.parametrize("n,c", [(5, 10), (1, 3)])
-def test_nll_loss(impl, dtype, device, reduction, n, c):
-    logp = F.log_softmax(random(n, c, dtype=dtype), dim=1)
-    target = torch.randint(0, c, (n,), generator=torch.Generator().manual_seed(5))
-    assert_same_gradients(lambda x, t: get_ops(impl).nll_loss(x, t, reduction=reduction),
-                          lambda x, t: F.nll_loss(x, t, reduction=reduction), [logp, target], device=device)
+@pytest.mark.parametrize("shape", [(5, 10), (1, 3), (4,), (3, 4, 2, 3)], ids=["N-C", "N1", "C", "N-C-d1-d2"])
+@pytest.mark.parametrize("weighted,ignore_index", [(False, -100), (True, 2), (True, -100)],
+                         ids=["plain", "weight-ignore", "weight"])
+def test_nll_loss(impl, dtype, device, reduction, shape, weighted, ignore_index):
+    """[N, C], [C] and K-dimensional inputs, with class weights (the weighted mean) and an ignored class."""
+    logp = F.log_softmax(random(*shape, dtype=dtype), dim=0 if len(shape) == 1 else 1)
+    classes = shape[0] if len(shape) == 1 else shape[1]
+    target = torch.randint(0, classes, shape[:1] + shape[2:] if len(shape) > 1 else (),
+                           generator=torch.Generator().manual_seed(5))
+    weight = random(classes, dtype=dtype, seed=6).abs() + 0.5 if weighted else None
+
+    def loss(ops, weight):
+        return lambda x, t: ops.nll_loss(x, t, weight, ignore_index=ignore_index, reduction=reduction)
+
+    assert_same_gradients(loss(get_ops(impl), None if weight is None else weight.to(device)), loss(F, weight),
+                          [logp, target], device=device, truth_fn=loss(F, None if weight is None else weight.double()))
+
+
+def test_nll_loss_legacy_reduction_arguments(impl):
+    """size_average and reduce, torch.nn.functional's deprecated spelling of reduction, mean what they mean there."""
+    logp, target = F.log_softmax(random(4, 3, dtype=torch.float64), 1), torch.tensor([0, 2, 1, 2])
+    for legacy in (dict(size_average=False), dict(reduce=False), dict(size_average=True, reduce=True)):
+        with pytest.warns(UserWarning, match="size_average and reduce"):
+            ours = get_ops(impl).nll_loss(logp, target, **legacy)
+        with pytest.warns(UserWarning, match="size_average and reduce"):
+            torch.testing.assert_close(ours, F.nll_loss(logp, target, **legacy))
 
 
 def test_float32_stays_float32(impl):
     ops = get_ops(impl)
     x = random(2, 1, 8, 8, dtype=torch.float32).requires_grad_()
     w = random(3, 1, 3, 3, dtype=torch.float32, seed=1).requires_grad_()
-    y = ops.log_softmax(ops.linear(ops.relu(ops.flatten(ops.max_pool2d(ops.conv2d(x, w), 2))),
+    y = ops.log_softmax(ops.linear(ops.relu(ops.flatten(ops.max_pool2d(ops.conv2d(x, w), 2), 1)),
                                    random(4, 27, dtype=torch.float32, seed=2)), 1)
     loss = ops.nll_loss(y, torch.tensor([1, 3]))
     loss.backward()
@@ -253,7 +345,7 @@ SECOND_DERIVATIVES = {
     "conv2d": lambda ops, x: ops.conv2d(x, torch.ones(2, 1, 2, 2, dtype=x.dtype)),
     "max_pool2d": lambda ops, x: ops.max_pool2d(x, 2),
     "linear": lambda ops, x: ops.linear(x, torch.ones(3, 4, dtype=x.dtype)),
-    "flatten": lambda ops, x: ops.flatten(x),
+    "flatten": lambda ops, x: ops.flatten(x, 1),
     "log_softmax": lambda ops, x: ops.log_softmax(x, 1),
     "nll_loss": lambda ops, x: ops.nll_loss(x.reshape(4, 4), torch.zeros(4, dtype=torch.int64)),
     "batch_norm": lambda ops, x: ops.batch_norm(x, None, None, training=True),

@@ -38,7 +38,8 @@ SCRIPT = textwrap.dedent(
     import torch.nn.functional as F
     import scalar_ops.cuda
     from scalar_ops.cuda import batch_norm, conv2d, flatten, linear, log_softmax, nll_loss, pool2d, relu
-    from simple_conv_net.functions import Window
+    from simple_conv_net import checks
+    from simple_conv_net.window import Window
 
     assert scalar_ops.cuda.available()
 
@@ -85,12 +86,13 @@ SCRIPT = textwrap.dedent(
         grads = torch.autograd.grad(y, [t for t in leaves if t.requires_grad], gy)
         return y, gy, grads
 
-    # conv2d: batch 2, C_in 2, 7x6 input, 3 output channels, kernel 3x2, stride 2, padding 1
-    def check_conv2d(name, x, w, b, stride, padding, tolerance=None):
+    # conv2d: batch 2, C_in 2, 7x6 input, 3 output channels, kernel 3x2, stride 2, padding 1; and with dilation,
+    # groups and 'same' padding (an odd total: one more after than before)
+    def check_conv2d(name, x, w, b, stride, padding, tolerance=None, dilation=1, groups=1):
         bias = [] if b is None else [b]
-        y_ref, gy, grads = reference(
-            lambda x, w, *b: F.conv2d(x, w, b[0] if b else None, stride=stride, padding=padding), [x, w, *bias])
-        g = Window.of(x.shape, w.shape[0], w.shape[2:], stride, padding)
+        options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        y_ref, gy, grads = reference(lambda x, w, *b: F.conv2d(x, w, b[0] if b else None, **options), [x, w, *bias])
+        g = checks.conv2d_args(x, w, b, stride, padding, dilation, groups)
         y = conv2d.conv2d_forward(on(x), on(w), on(b), g)
         record(name + " forward", y, y_ref)
         gx, gw, gb = conv2d.conv2d_backward(on(gy), on(x), on(w), g, (True, True, b is not None))
@@ -107,6 +109,10 @@ SCRIPT = textwrap.dedent(
     x, w, b = torch.randn(2, 2, 7, 6, dtype=D), torch.randn(3, 2, 3, 2, dtype=D), torch.randn(3, dtype=D)
     check_conv2d("conv2d s2 p1", x, w, b, (2, 2), (1, 1))
     check_conv2d("conv2d s(2,1) p(0,1) no bias", x, w, None, (2, 1), (0, 1))
+    check_conv2d("conv2d d(2,1) groups 2 s(1,2)", torch.randn(2, 4, 7, 6, dtype=D), torch.randn(6, 2, 3, 2, dtype=D),
+                 torch.randn(6, dtype=D), (1, 2), (1, 0), dilation=(2, 1), groups=2)
+    check_conv2d("conv2d same d(1,3) groups 2", torch.randn(1, 4, 5, 7, dtype=D), torch.randn(2, 2, 3, 2, dtype=D),
+                 None, 1, "same", dilation=(1, 3), groups=2)
     g = Window.of(x.shape, 3, (3, 2), (2, 2), (1, 1))
     gy = torch.randn(g.output_shape, dtype=D)
     assert conv2d.conv2d_backward(on(gy), None, on(w), g, (True, False, False))[1:] == (None, None)
@@ -117,11 +123,13 @@ SCRIPT = textwrap.dedent(
     assert f32[0].dtype == torch.float32 and all(t.dtype == torch.float32 for t in f32[1])
     FLOAT32 = {name for name in errors if "float32" in name}
 
-    # max_pool2d 3/2/1: the windows overlap, so an input can be the maximum of several
-    def check_pool(name, x):
-        y_ref, gy, (gx_ref,) = reference(lambda x: F.max_pool2d(x, 3, 2, 1), [x])
-        index_ref = F.max_pool2d(x, 3, 2, 1, return_indices=True)[1]     # flat index into the H x W plane
-        g = Window.of(x.shape, x.shape[1], (3, 3), (2, 2), (1, 1))
+    # max_pool2d 3/2/1: the windows overlap, so an input can be the maximum of several; and with dilation and
+    # ceil_mode (the last window runs past the input's end)
+    def check_pool(name, x, kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False):
+        options = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+        y_ref, gy, (gx_ref,) = reference(lambda x: F.max_pool2d(x, **options), [x])
+        index_ref = F.max_pool2d(x, **options, return_indices=True)[1]   # flat index into the H x W plane
+        g = checks.max_pool2d_args(x, kernel_size, stride, padding, dilation, ceil_mode)
         y, argmax = pool2d.max_pool2d_forward(on(x), g)
         record(name + " forward", y, y_ref)
         record(name + " argmax", argmax, index_ref, exact=True)
@@ -129,6 +137,8 @@ SCRIPT = textwrap.dedent(
 
     check_pool("max_pool2d 3/2/1", torch.randn(2, 2, 7, 6, dtype=D))
     check_pool("max_pool2d ties", torch.randint(0, 2, (2, 2, 7, 6)).to(D))      # first maximum wins, as torch
+    check_pool("max_pool2d dilation (2,1) ceil_mode", torch.randn(2, 2, 8, 7, dtype=D), (2, 3), (2, 2), (1, 1),
+               (2, 1), True)
     nan = torch.randn(1, 1, 5, 5, dtype=D)
     nan[0, 0, 2, 3] = float("nan")
     y, argmax = pool2d.max_pool2d_forward(on(nan), Window.of(nan.shape, 1, (3, 3), (2, 2), (1, 1)))
@@ -173,14 +183,19 @@ SCRIPT = textwrap.dedent(
     record("log_softmax forward", y, y_ref)
     record("log_softmax grad input", log_softmax.log_softmax_backward(on(gy), y), gx_ref)
 
-    # nll_loss, each reduction
-    target = torch.tensor([1, 0, 3, 2, 2])
-    logp = F.log_softmax(torch.randn(5, 4, dtype=D), dim=1)
+    # nll_loss, each reduction, on [N, C, L] (the kernels' layout) with and without weights and ignored targets
+    target = torch.tensor([[1, 0], [3, 2], [2, 2], [0, 1], [2, 3]])
+    logp = F.log_softmax(torch.randn(5, 4, 2, dtype=D), dim=1)
+    class_weight = torch.rand(4, dtype=D) + 0.5
     for reduction in ("mean", "sum", "none"):
-        y_ref, gy, (gx_ref,) = reference(lambda y: F.nll_loss(y, target, reduction=reduction), [logp])
-        record(f"nll_loss {reduction} forward", nll_loss.nll_loss_forward(on(logp), on(target), reduction), y_ref)
-        record(f"nll_loss {reduction} grad input",
-               nll_loss.nll_loss_backward(on(gy), on(target), logp.shape, reduction), gx_ref)
+        for weight, ignore_index in ((None, -100), (class_weight, 2)):
+            label = f"nll_loss {reduction}{'' if weight is None else ' weight, ignore_index'}"
+            options = dict(weight=weight, ignore_index=ignore_index, reduction=reduction)
+            y_ref, gy, (gx_ref,) = reference(lambda y: F.nll_loss(y, target, **options), [logp])
+            record(label + " forward", nll_loss.nll_loss_forward(on(logp), on(target), on(weight), ignore_index,
+                                                                 reduction), y_ref)
+            record(label + " grad input", nll_loss.nll_loss_backward(on(gy), on(target), on(weight), logp.shape,
+                                                                     ignore_index, reduction), gx_ref)
 
     # batch_norm on [N, C, L] = [2, 3, 4]: training (running statistics updated in place) and eval
     xb = torch.randn(2, 3, 4, dtype=D)
@@ -238,10 +253,11 @@ SCRIPT = textwrap.dedent(
     same("flatten_backward", (on(x.reshape(2, -1)), list(x.shape)), flatten.flatten_backward(on(x.reshape(2, -1)), x.shape))
     same("log_softmax_forward", (xl2,), log_softmax.log_softmax_forward(xl2))
     same("log_softmax_backward", (xl2, xl2), log_softmax.log_softmax_backward(xl2, xl2))
-    logp2, target2 = on(logp), on(target)
-    same("nll_loss_forward", (logp2, target2, "mean"), nll_loss.nll_loss_forward(logp2, target2, "mean"))
+    logp2, target2, weight2 = on(logp), on(target), on(class_weight)
+    same("nll_loss_forward", (logp2, target2, weight2, 2, "mean"), nll_loss.nll_loss_forward(logp2, target2, weight2, 2, "mean"))
     g_loss = on(torch.ones((), dtype=D))
-    same("nll_loss_backward", (g_loss, target2, list(logp.shape), "sum"), nll_loss.nll_loss_backward(g_loss, target2, logp.shape, "sum"))
+    same("nll_loss_backward", (g_loss, target2, None, list(logp.shape), -100, "sum"),
+         nll_loss.nll_loss_backward(g_loss, target2, None, logp.shape, -100, "sum"))
     xb2, gamma2, beta2 = on(xb), on(gamma), on(beta)
     mean2, var2 = on(torch.zeros(3, dtype=D)), on(torch.ones(3, dtype=D))
     rm2, rv2 = mean2.clone(), var2.clone()                      # the twin updates these in place; the op, copies

@@ -48,8 +48,13 @@ SCRIPT = textwrap.dedent(
             lambda x, w: F.conv2d(x, w, None, stride=(2, 1), padding=(0, 1)), [x, w])
     x5, w5 = torch.randn(1, 5, 4, 7, dtype=D), torch.randn(3, 5, 2, 5, dtype=D)   # the fast path: rows of 5 taps
     compare("conv2d rows of 5 taps", lambda x, w, b: S.conv2d(x, w, b), lambda x, w, b: F.conv2d(x, w, b), [x5, w5, b])
+    compare("conv2d dilation groups 'same'", lambda x, w: S.conv2d(x, w, None, 1, "same", (2, 3), 2),
+            lambda x, w: F.conv2d(x, w, None, 1, "same", (2, 3), 2),
+            [torch.randn(1, 4, 6, 7, dtype=D), torch.randn(4, 2, 3, 2, dtype=D)])
     compare("max_pool2d 3/2/1", lambda x: S.max_pool2d(x, 3, 2, 1), lambda x: F.max_pool2d(x, 3, 2, 1),
             [torch.randn(2, 2, 7, 6, dtype=D)])
+    compare("max_pool2d dilation ceil_mode", lambda x: S.max_pool2d(x, 2, 2, 1, (2, 1), True),
+            lambda x: F.max_pool2d(x, 2, 2, 1, (2, 1), True), [torch.randn(1, 2, 7, 6, dtype=D)])
     compare("max_pool2d ties", lambda x: S.max_pool2d(x, 3, 2, 1), lambda x: F.max_pool2d(x, 3, 2, 1),
             [torch.randint(0, 2, (2, 2, 7, 6)).to(D)])
     compare("relu", S.relu, F.relu, [torch.randn(3, 5, dtype=D)])
@@ -59,9 +64,14 @@ SCRIPT = textwrap.dedent(
             [10 * torch.randn(4, 6, dtype=D)])
     target = torch.tensor([1, 0, 3, 2, 2])
     for reduction in ("mean", "sum", "none"):
-        compare("nll_loss " + reduction, lambda y: S.nll_loss(y, target, reduction),
+        compare("nll_loss " + reduction, lambda y: S.nll_loss(y, target, reduction=reduction),
                 lambda y: F.nll_loss(y, target, reduction=reduction),
                 [F.log_softmax(torch.randn(5, 4, dtype=D), dim=1)])
+        weight, targets = torch.rand(4, dtype=D), torch.tensor([[1, 0], [3, 2], [2, 2]])
+        compare("nll_loss weight ignore_index K-dim " + reduction,
+                lambda y: S.nll_loss(y, targets, weight, ignore_index=2, reduction=reduction),
+                lambda y: F.nll_loss(y, targets, weight, ignore_index=2, reduction=reduction),
+                [F.log_softmax(torch.randn(3, 4, 2, dtype=D), dim=1)])
 
     for name, error in errors.items():
         print(f"{name:<36} max abs error {error:.3g}")

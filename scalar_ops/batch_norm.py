@@ -8,7 +8,8 @@ For each channel c, over its M = N*L values x[n, c, l]:
     y[n,c,l]     = gamma[c] * x_hat[n,c,l] + beta[c]
 
 In eval mode mu and sigma2 are the running statistics. Training moves those, in place:
-running = (1 - momentum) * running + momentum * (mu, sigma2 * M / (M - 1)), as PyTorch does.
+running = (1 - momentum) * running + momentum * (mu, sigma2 * M / (M - 1)), as PyTorch does
+(any real momentum; none for an empty batch).
 Channels own their values, so the loops run in parallel over c.
 """
 
@@ -41,7 +42,7 @@ def batch_norm_forward_loops(x, running_mean, running_var, gamma, beta, training
                 for l in range(length):
                     q += (x[n, c, l] - mean) * (x[n, c, l] - mean)    # sigma2 = (1/M) sum (x - mu)^2
             var = q / m
-            if running_mean is not None:
+            if running_mean is not None and m > 0:                   # (an empty batch moves nothing)
                 running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mean
                 running_var[c] = (1 - momentum) * running_var[c] + momentum * var * m / (m - 1)
         elif running_mean is not None:                                # eval: the running statistics

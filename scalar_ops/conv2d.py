@@ -1,9 +1,11 @@
-"""Convolution as literal loops (seed 000 eq. 1), with stride s and padding p, 0-based:
+"""Convolution as literal loops (seed 000 eq. 1), with stride s, padding p, dilation d and G groups, 0-based:
 
-    z[n, co, m, l] = sum_{ci, i, j} a[n, ci, m*s_h + i - p_h, l*s_w + j - p_w] * w[co, ci, i, j] + b[co]
+    z[n, co, m, l] = sum_{ci, i, j} a[n, g*C_in/G + ci, m*s_h + i*d_h - p_h, l*s_w + j*d_w - p_w] * w[co, ci, i, j]
+                     + b[co],            g = co // (C_out/G), the group of output channel co
 
-for 0 <= n < N, 0 <= co < C_out, 0 <= m < H_out, 0 <= l < W_out, 0 <= ci < C_in,
+for 0 <= n < N, 0 <= co < C_out, 0 <= m < H_out, 0 <= l < W_out, 0 <= ci < C_in/G,
 0 <= i < K_h, 0 <= j < K_w; an input position outside the image reads the zero padding.
+(G = 1, d = 1: the homework's eq. 1 with stride and padding.)
 The terms that read padding are skipped, not multiplied by zero: the same sum for any finite
 weight. (For an infinite or NaN weight, 0 * w is NaN in IEEE arithmetic, which native PyTorch
 and vector_ops, multiplying the padding, put in the border outputs and these loops do not.)
@@ -22,8 +24,8 @@ multiply-adds (channels left over when C_out is not a multiple of four go one at
 Its innermost loop is only W_out long (24 in SimpleConvNet), so this is what amortises
 the loop's start-up and the final add-up of the vector lanes.
 
-The fast path (``*_rows`` below; the glue picks it for stride 1, no padding and kernel
-rows of five taps, as in every model here, and the literal loops for everything else)
+The fast path (``*_rows`` below; the glue picks it for stride 1, no padding, no dilation, one
+group and kernel rows of five taps, as in every model here, and the literal loops for everything else)
 computes the same sums in another order, three changes that together make it 3-9 times
 faster on LeNet's 20 -> 50 channel conv:
 
@@ -42,7 +44,8 @@ import numpy as np
 
 from scalar_ops._dispatch import registered
 from scalar_ops._numba import as_array, as_tensor, at, jit, prange
-from simple_conv_net.functions import Kernels, Window, conv2d_op
+from simple_conv_net.functions import Kernels, conv2d_op
+from simple_conv_net.window import Window
 
 # The fast path's shape: kernel rows of TAPS taps, channels in blocks of BLOCK (see the module doc).
 TAPS = 5
@@ -67,71 +70,78 @@ def inside(k, s, p, size, size_out):
 
 
 @jit(fastmath=True)
-def conv2d_forward_loops(a, w, b, z, s_h, s_w, p_h, p_w):
+def conv2d_forward_loops(a, w, b, z, s_h, s_w, p_h, p_w, d_h, d_w, groups):
     n_batch, c_in, h, w_in = a.shape
-    c_out, _, k_h, k_w = w.shape
+    c_out, c_in_g, k_h, k_w = w.shape
     _, _, h_out, w_out = z.shape
+    c_out_g = c_out // groups
     # z[n, co] is written by one thread only: prange over the (n, co) pairs.
     for t in prange(n_batch * c_out):
         n = t // c_out
         co = t % c_out
+        first = co // c_out_g * c_in_g                                       # the group's first input channel
         bias = z.dtype.type(0)
         if b is not None:
             bias = b[co]
         for m in range(h_out):
             for l in range(w_out):
                 z[n, co, m, l] = bias                                        # + b[co] (eq. 1)
-        for ci in range(c_in):
+        for ci in range(c_in_g):
             for i in range(k_h):
-                m_lo, m_hi = inside(i, s_h, p_h, h, h_out)
+                m_lo, m_hi = inside(i * d_h, s_h, p_h, h, h_out)
                 for j in range(k_w):
-                    l_lo, l_hi = inside(j, s_w, p_w, w_in, w_out)
+                    l_lo, l_hi = inside(j * d_w, s_w, p_w, w_in, w_out)
                     for m in range(m_lo, m_hi):
                         for l in range(l_lo, l_hi):
-                            # seed 000 eq. 1: z[n,co,m,l] += a[n,ci,m*s+i-p,l*s+j-p] * w[co,ci,i,j]
-                            z[n, co, m, at(l)] += a[n, ci, at(m * s_h + i - p_h), at(l * s_w + j - p_w)] * w[co, ci, i, j]
+                            # seed 000 eq. 1: z[n,co,m,l] += a[n,g*C_in/G+ci,m*s+i*d-p,l*s+j*d-p] * w[co,ci,i,j]
+                            z[n, co, m, at(l)] += (a[n, first + ci, at(m * s_h + i * d_h - p_h),
+                                                     at(l * s_w + j * d_w - p_w)] * w[co, ci, i, j])
 
 
 @jit(fastmath=True)
-def conv2d_weight_grad_loops(delta, a, dw, s_h, s_w, p_h, p_w):
+def conv2d_weight_grad_loops(delta, a, dw, s_h, s_w, p_h, p_w, d_h, d_w, groups):
     n_batch, c_in, h, w_in = a.shape
-    c_out, _, k_h, k_w = dw.shape
+    c_out, c_in_g, k_h, k_w = dw.shape
     _, _, h_out, w_out = delta.shape
-    c4 = c_out - c_out % 4
-    blocks = (c_out + 3) // 4
-    # dw[co:co+4, ci, i] is written by one thread only: prange over (block of four output channels,
-    # ci, i) triples, never over n (SimpleConvNet has C_in = 1: the kernel rows i give the threads
-    # 25 tasks to share instead of 5). The four channels of a block share each input value a[...]
-    # loaded: four sums, one multiply-add each per step of l. Channels left over (co >= c4) go one
-    # at a time.
-    for t in prange(blocks * c_in * k_h):
-        co = 4 * (t // (c_in * k_h))
-        ci = (t // k_h) % c_in
+    c_out_g = c_out // groups
+    blocks = (c_out_g + 3) // 4                      # blocks of four filters within a group
+    # dw[co:co+4, ci, i] is written by one thread only: prange over (group, block of four of its filters,
+    # ci, i), never over n (SimpleConvNet has C_in = 1: the kernel rows i give the threads 25 tasks to share
+    # instead of 5). The four filters of a block share each input value a[...] loaded: four sums, one
+    # multiply-add each per step of l. Filters left over at a group's end go one at a time.
+    for t in prange(groups * blocks * c_in_g * k_h):
         i = t % k_h
-        m_lo, m_hi = inside(i, s_h, p_h, h, h_out)
+        ci = t // k_h % c_in_g
+        block = t // (k_h * c_in_g)
+        group = block // blocks
+        co = group * c_out_g + 4 * (block % blocks)
+        last = (group + 1) * c_out_g                 # the group's filters end here
+        x_ci = group * c_in_g + ci                   # the input channel weight [., ci] reads
+        m_lo, m_hi = inside(i * d_h, s_h, p_h, h, h_out)
         for j in range(k_w):
-            l_lo, l_hi = inside(j, s_w, p_w, w_in, w_out)
-            if co < c4:
+            l_lo, l_hi = inside(j * d_w, s_w, p_w, w_in, w_out)
+            if co + 4 <= last:
                 s0 = dw.dtype.type(0); s1 = dw.dtype.type(0); s2 = dw.dtype.type(0); s3 = dw.dtype.type(0)
                 for n in range(n_batch):
                     for m in range(m_lo, m_hi):
-                        r = at(m * s_h + i - p_h)
+                        r = at(m * s_h + i * d_h - p_h)
                         for l in range(l_lo, l_hi):
-                            x = a[n, ci, r, at(l * s_w + j - p_w)]
-                            # dL/dw[co,ci,i,j] += delta[n,co,m,l] * a[n,ci,m*s+i-p,l*s+j-p], for co..co+3
+                            x = a[n, x_ci, r, at(l * s_w + j * d_w - p_w)]
+                            # dL/dw[co,ci,i,j] += delta[n,co,m,l] * a[n,g*C_in/G+ci,m*s+i*d-p,l*s+j*d-p], co..co+3
                             s0 += delta[n, co, m, at(l)] * x
                             s1 += delta[n, co + 1, m, at(l)] * x
                             s2 += delta[n, co + 2, m, at(l)] * x
                             s3 += delta[n, co + 3, m, at(l)] * x
                 dw[co, ci, i, j] = s0; dw[co + 1, ci, i, j] = s1; dw[co + 2, ci, i, j] = s2; dw[co + 3, ci, i, j] = s3
             else:
-                for c in range(co, c_out):
+                for c in range(co, last):
                     s = dw.dtype.type(0)
                     for n in range(n_batch):
                         for m in range(m_lo, m_hi):
                             for l in range(l_lo, l_hi):
-                                # dL/dw[co,ci,i,j] += delta[n,co,m,l] * a[n,ci,m*s+i-p,l*s+j-p]
-                                s += delta[n, c, m, at(l)] * a[n, ci, at(m * s_h + i - p_h), at(l * s_w + j - p_w)]
+                                # dL/dw[co,ci,i,j] += delta[n,co,m,l] * a[n,g*C_in/G+ci,m*s+i*d-p,l*s+j*d-p]
+                                s += delta[n, c, m, at(l)] * a[n, x_ci, at(m * s_h + i * d_h - p_h),
+                                                               at(l * s_w + j * d_w - p_w)]
                     dw[c, ci, i, j] = s
 
 
@@ -148,35 +158,39 @@ def conv2d_bias_grad_loops(delta, db):
 
 
 @jit(fastmath=True)
-def conv2d_input_grad_loops(delta, w, da, s_h, s_w, p_h, p_w):
+def conv2d_input_grad_loops(delta, w, da, s_h, s_w, p_h, p_w, d_h, d_w, groups):
     n_batch, c_in, h, w_in = da.shape
-    c_out, _, k_h, k_w = w.shape
+    c_out, c_in_g, k_h, k_w = w.shape
     _, _, h_out, w_out = delta.shape
+    c_out_g = c_out // groups
     # da[n, ci] is written by one thread only: prange over the (n, ci) pairs.
     for t in prange(n_batch * c_in):
         n = t // c_in
         ci = t % c_in
+        group = ci // c_in_g                                      # the group of input channel ci,
+        cg = ci % c_in_g                                          # and its index in the group's filters
         for r in range(h):
             for q in range(w_in):
                 da[n, ci, r, q] = da.dtype.type(0)
-        for co in range(c_out):
+        for co in range(group * c_out_g, (group + 1) * c_out_g):
             for i in range(k_h):
-                m_lo, m_hi = inside(i, s_h, p_h, h, h_out)
+                m_lo, m_hi = inside(i * d_h, s_h, p_h, h, h_out)
                 for j in range(k_w):
-                    l_lo, l_hi = inside(j, s_w, p_w, w_in, w_out)
+                    l_lo, l_hi = inside(j * d_w, s_w, p_w, w_in, w_out)
                     for m in range(m_lo, m_hi):
                         for l in range(l_lo, l_hi):
                             # delta[n,co,m,l] goes back along the index map of eq. 1 to the input
-                            # element it multiplied: da[n,ci,m*s+i-p,l*s+j-p] += delta * w[co,ci,i,j]
-                            da[n, ci, at(m * s_h + i - p_h), at(l * s_w + j - p_w)] += delta[n, co, m, at(l)] * w[co, ci, i, j]
+                            # element it multiplied: da[n,ci,m*s+i*d-p,l*s+j*d-p] += delta * w[co,ci-g*C_in/G,i,j]
+                            da[n, ci, at(m * s_h + i * d_h - p_h), at(l * s_w + j * d_w - p_w)] += (
+                                delta[n, co, m, at(l)] * w[co, cg, i, j])
 
 
 # ----------------------------------------------------------------------------- the fast path
 
 
 def rows_fit(g: Window) -> bool:
-    """Whether the ``*_rows`` kernels apply: stride 1, no padding, kernel rows of TAPS taps."""
-    return (g.s_h, g.s_w, g.p_h, g.p_w, g.k_w) == (1, 1, 0, 0, TAPS)
+    """Whether the ``*_rows`` kernels apply: stride 1, no padding, no dilation, one group, kernel rows of TAPS taps."""
+    return (g.s_h, g.s_w, g.p_h, g.p_w, g.k_w) == (1, 1, 0, 0, TAPS) and g.plain
 
 
 @jit(parallel=False)
@@ -378,36 +392,40 @@ def conv2d_forward(x, weight, bias, g: Window):
     w = as_array("conv2d", "weight", weight)
     b = None if bias is None else as_array("conv2d", "bias", bias)
     z = np.empty(g.output_shape, a.dtype)
-    loops = conv2d_forward_rows if rows_fit(g) else conv2d_forward_loops
-    loops(a, w, b, z, g.s_h, g.s_w, g.p_h, g.p_w)
+    if rows_fit(g):
+        conv2d_forward_rows(a, w, b, z, g.s_h, g.s_w, g.p_h, g.p_w)
+    else:
+        conv2d_forward_loops(a, w, b, z, *g.index_map)
     return as_tensor(z)
 
 
 def conv2d_backward(grad_z, x, weight, g: Window, needs):
     """The delta rule for eq. 1, with delta = dL/dz [N, C_out, H_out, W_out].
 
-    z[n,co,m,l] depends on w[co,ci,i,j] through one term, a[n,ci,m*s_h+i-p_h, l*s_w+j-p_w]
-    * w[co,ci,i,j], for every (n, m, l), so
+    z[n,co,m,l] depends on w[co,ci,i,j] through one term, a[n,g*C_in/G+ci,m*s_h+i*d_h-p_h, l*s_w+j*d_w-p_w]
+    * w[co,ci,i,j] (g = co // (C_out/G)), for every (n, m, l), so
 
-        dL/dw[co,ci,i,j] = sum_{n,m,l} delta[n,co,m,l] * a[n,ci,m*s_h+i-p_h, l*s_w+j-p_w]
+        dL/dw[co,ci,i,j] = sum_{n,m,l} delta[n,co,m,l] * a[n,g*C_in/G+ci,m*s_h+i*d_h-p_h, l*s_w+j*d_w-p_w]
         dL/db[co]        = sum_{n,m,l} delta[n,co,m,l]
 
     (terms whose input index falls in the padding are zero and skipped). The input
-    element a[n,ci,r,q] enters z[n,co,m,l] with weight w[co,ci,i,j] wherever
-    r = m*s_h+i-p_h and q = l*s_w+j-p_w, so each delta is sent back along that same index
-    map and the contributions add up:
+    element a[n,ci,r,q] enters z[n,co,m,l], for the filters co of its group, with weight
+    w[co,ci-g*C_in/G,i,j] wherever r = m*s_h+i*d_h-p_h and q = l*s_w+j*d_w-p_w, so each delta is
+    sent back along that same index map and the contributions add up:
 
-        dL/da[n,ci,m*s_h+i-p_h, l*s_w+j-p_w] += delta[n,co,m,l] * w[co,ci,i,j]
-                                                  for all co, i, j, m, l.
+        dL/da[n,ci,m*s_h+i*d_h-p_h, l*s_w+j*d_w-p_w] += delta[n,co,m,l] * w[co,ci-g*C_in/G,i,j]
+                                                          for all co of ci's group, i, j, m, l.
     """
     needs_input, needs_weight, needs_bias = needs
     delta = as_array("conv2d", "grad_output", grad_z)
     grad_x = grad_w = grad_b = None
     if needs_weight:
         a = as_array("conv2d", "input", x)
-        dw = np.empty((g.c_out, g.c_in, g.k_h, g.k_w), delta.dtype)
-        loops = conv2d_weight_grad_rows if rows_fit(g) and all_finite(a) else conv2d_weight_grad_loops
-        loops(delta, a, dw, g.s_h, g.s_w, g.p_h, g.p_w)
+        dw = np.empty(g.weight_shape, delta.dtype)
+        if rows_fit(g) and all_finite(a):
+            conv2d_weight_grad_rows(delta, a, dw, g.s_h, g.s_w, g.p_h, g.p_w)
+        else:
+            conv2d_weight_grad_loops(delta, a, dw, *g.index_map)
         grad_w = as_tensor(dw)
     if needs_bias:
         db = np.empty(g.c_out, delta.dtype)
@@ -417,9 +435,10 @@ def conv2d_backward(grad_z, x, weight, g: Window, needs):
         w = as_array("conv2d", "weight", weight)
         da = np.empty(g.input_shape, delta.dtype)
         # (one input channel would fill a block of four with three of zeros: the literal loops are as fast)
-        rows = rows_fit(g) and g.c_in > 1 and all_finite(w)
-        loops = conv2d_input_grad_rows if rows else conv2d_input_grad_loops
-        loops(delta, w, da, g.s_h, g.s_w, g.p_h, g.p_w)
+        if rows_fit(g) and g.c_in > 1 and all_finite(w):
+            conv2d_input_grad_rows(delta, w, da, g.s_h, g.s_w, g.p_h, g.p_w)
+        else:
+            conv2d_input_grad_loops(delta, w, da, *g.index_map)
         grad_x = as_tensor(da)
     return grad_x, grad_w, grad_b
 

@@ -1,7 +1,8 @@
 """The ops backends a model can run on: native PyTorch, vectorized, or scalar loops.
 
-Every backend offers the same eight ops with the signatures of torch.nn.functional,
-so a model is written once and ``impl`` picks the implementation::
+Every backend offers the same eight ops with the signatures of torch.nn.functional
+(flatten: torch.flatten's, which merges every dim by default), so a model is written once
+and ``impl`` picks the implementation::
 
     ops = get_ops("vector")
     y = ops.conv2d(x, w, b, stride=1, padding=0)
@@ -29,11 +30,7 @@ class Ops(NamedTuple):
     batch_norm: Callable
 
 
-def _torch_flatten(input, start_dim=1, end_dim=-1):
-    return torch.flatten(input, start_dim, end_dim)
-
-
-NATIVE = Ops(F.conv2d, F.max_pool2d, F.relu, F.linear, _torch_flatten, F.log_softmax, F.nll_loss, F.batch_norm)
+NATIVE = Ops(F.conv2d, F.max_pool2d, F.relu, F.linear, torch.flatten, F.log_softmax, F.nll_loss, F.batch_norm)
 
 
 def check_impl(impl: str) -> str:

@@ -6,7 +6,7 @@ Each op of ``functions`` is an ``autograd.Function`` over two kernels, forward a
 
 - a schema: the kernel contract of ``functions`` in the dispatcher's types, written once below
   for every impl (:data:`CONTRACTS`). The :class:`~simple_conv_net.functions.Window` of a
-  sliding-window op becomes its 11 ints, ``SymInt[] geometry`` (SymInt: the batch size may be
+  sliding-window op becomes its 16 ints, ``SymInt[] geometry`` (SymInt: the batch size may be
   symbolic); the gradients a backward is asked for, ``bool[] needs``; an unneeded gradient, None;
 - a fake implementation, also written once: the outputs' shapes and dtypes from the inputs', so
   a compiler knows them without running a kernel (dynamo cannot trace numba, and need not);
@@ -71,7 +71,7 @@ def _gradients(like: torch.Tensor, needs, *shapes) -> tuple:
 
 
 def _conv2d_backward(grad_output, input, weight, g: Window, needs):
-    return _gradients(grad_output, needs, g.input_shape, (g.c_out, g.c_in, g.k_h, g.k_w), (g.c_out,))
+    return _gradients(grad_output, needs, g.input_shape, g.weight_shape, (g.c_out,))
 
 
 def _linear_backward(grad_output, input, weight, needs):
@@ -124,11 +124,13 @@ CONTRACTS = {
     "log_softmax_forward": Contract("(Tensor input) -> Tensor", _same_shape),
     "log_softmax_backward": Contract("(Tensor grad_output, Tensor output) -> Tensor", _same_shape),
     "nll_loss_forward": Contract(
-        "(Tensor input, Tensor target, str reduction) -> Tensor",
-        lambda input, target, reduction: _empty(input, input.shape[:1] if reduction == "none" else ())),
+        "(Tensor input, Tensor target, Tensor? weight, int ignore_index, str reduction) -> Tensor",
+        lambda input, target, weight, ignore_index, reduction: _empty(input, target.shape if reduction == "none"
+                                                                      else ())),
     "nll_loss_backward": Contract(
-        "(Tensor grad_output, Tensor target, SymInt[] input_shape, str reduction) -> Tensor",
-        lambda grad_output, target, input_shape, reduction: _empty(grad_output, input_shape)),
+        "(Tensor grad_output, Tensor target, Tensor? weight, SymInt[] input_shape, int ignore_index, "
+        "str reduction) -> Tensor",
+        lambda grad_output, target, weight, input_shape, ignore_index, reduction: _empty(grad_output, input_shape)),
     "batch_norm_forward": Contract(
         "(Tensor input, Tensor? running_mean, Tensor? running_var, Tensor? weight, Tensor? bias, "
         "bool training, float momentum, float eps) -> (Tensor, Tensor, Tensor, Tensor?, Tensor?)",

@@ -170,6 +170,13 @@ def find_mnist(data_dir: str | os.PathLike | None = None) -> Path:
     )
 
 
+def mnist_files(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The four MNIST files, found as in :func:`find_mnist` (each ``.gz`` or uncompressed), in :data:`FILES`'
+    order."""
+    directory = find_mnist(data_dir)
+    return [_file_in(directory, name) for name in FILES]
+
+
 # ----------------------------------------------------------------------------- reading
 
 

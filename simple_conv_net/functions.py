@@ -21,15 +21,17 @@ the :class:`Window` of a sliding-window op, with every size the loops need):
 =============  ================================================  ==============================================
 op             forward(...) -> ...                               backward(...) -> ...
 =============  ================================================  ==============================================
-conv2d         (x, w, b|None, geometry) -> y                      (gy, x|None, w|None, geometry,
-                                                                  needs: 3 bools) -> (gx, gw, gb)
+conv2d         (x: [N, C_in, H, W], w: [C_out, C_in/groups, K_h,  (gy, x|None, w|None, geometry,
+               K_w], b|None, geometry) -> y                       needs: 3 bools) -> (gx, gw, gb)
 max_pool2d     (x, geometry) -> (y, argmax: int64 [N, C, H_out,  (gy, argmax, geometry) -> gx
-               W_out], flat index into the H*W input plane)
+               W_out], flat index into the H*W input plane, as
+               torch's return_indices)
 relu           (x) -> y                                          (gy, y) -> gx
 linear         (x: [N, D], w, b|None) -> y: [N, P]               (gy, x|None, w|None, needs) -> (gx, gw, gb)
 flatten        (x, start_dim, end_dim) -> y                      (gy, x_shape) -> gx
 log_softmax    (x: [R, C]) -> y: [R, C], along C                 (gy, y) -> gx
-nll_loss       (x: [N, C], target, reduction) -> loss            (g_loss, target, x_shape, reduction) -> gx
+nll_loss       (x: [N, C, L], target: [N, L], weight|None,       (g_loss, target, weight|None, x_shape,
+               ignore_index, reduction) -> loss: [N, L] or 0-D    ignore_index, reduction) -> gx
 batch_norm     (x: [N, C, L], running_mean|None, running_var|    (gy, x_hat, inv_std, weight|None, training,
                None, weight|None, bias|None, training, momentum,  needs: 3 bools) -> (gx, gw, gb)
                eps) -> (y, x_hat, inv_std: [C]); updates the
@@ -43,7 +45,11 @@ The same table in the dispatcher's types, with each kernel's fake implementation
 Unneeded gradients come back as None. ``linear`` and ``log_softmax`` kernels see
 2-D tensors only: the Functions fold leading dimensions (and move ``dim`` last)
 around them, as the batch dimensions of these ops are independent rows; likewise
-``batch_norm`` kernels see [N, C, L], every spatial position folded into L.
+``batch_norm`` and ``nll_loss`` kernels see [N, C, L], every position after the
+channels folded into L (an input [C] of nll_loss is one sample, [1, C, 1]). conv2d
+and max_pool2d kernels see a batch: an unbatched input [C, H, W] gets one in front.
+The geometry is a :class:`~simple_conv_net.window.Window` (stride, padding, dilation,
+groups and the output size, argument checks done: ``checks``).
 """
 
 from __future__ import annotations
@@ -57,46 +63,7 @@ from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 
 from . import checks
-
-
-class Window(NamedTuple):
-    """Every size of a sliding-window op (conv2d, max_pool2d), computed once from the shapes.
-
-    Output position (m, l) reads input rows m*s_h + i - p_h and columns l*s_w + j - p_w
-    for kernel offsets 0 <= i < k_h, 0 <= j < k_w (eqs. 1-2 with stride and padding).
-    """
-
-    n: int
-    c_in: int
-    h: int
-    w: int
-    c_out: int
-    k_h: int
-    k_w: int
-    s_h: int
-    s_w: int
-    p_h: int
-    p_w: int
-
-    @property
-    def h_out(self) -> int:
-        return (self.h + 2 * self.p_h - self.k_h) // self.s_h + 1
-
-    @property
-    def w_out(self) -> int:
-        return (self.w + 2 * self.p_w - self.k_w) // self.s_w + 1
-
-    @property
-    def input_shape(self) -> tuple[int, int, int, int]:
-        return self.n, self.c_in, self.h, self.w
-
-    @property
-    def output_shape(self) -> tuple[int, int, int, int]:
-        return self.n, self.c_out, self.h_out, self.w_out
-
-    @classmethod
-    def of(cls, input_shape, c_out, kernel_size, stride, padding) -> "Window":
-        return cls(*input_shape, c_out, *kernel_size, *stride, *padding)
+from .window import Window  # noqa: F401 - re-exported: the geometry in the kernel contracts above
 
 
 def differentiable_once(backward):
@@ -158,27 +125,39 @@ class WeightedSum(Function):
 
 
 class MaxPool2d(Function):
+    """Returns the output and the argmax (torch's indices: flat positions in the input plane), the argmax
+    non-differentiable. Its gradient is never made: autograd would otherwise fill a tensor of zeros the size
+    of the output for it at every backward (materialize_grads), for nothing."""
+
     @staticmethod
     def forward(ctx, kernels, input, geometry):
         output, argmax = kernels.forward(input, geometry)
         ctx.kernels, ctx.geometry = kernels, geometry
+        ctx.mark_non_differentiable(argmax)
+        ctx.set_materialize_grads(False)
         ctx.save_for_backward(argmax)
-        return output
+        return output, argmax
 
     @staticmethod
     @differentiable_once
-    def backward(ctx, grad_output):
+    def backward(ctx, grad_output, _grad_argmax):
+        if grad_output is None:                     # the output itself reached no loss
+            return None, None, None
         (argmax,) = ctx.saved_tensors
         grad_input = ctx.kernels.backward(grad_output.contiguous(), argmax, ctx.geometry)
         return None, grad_input, None
 
 
 class FromOutput(Function):
-    """An op whose backward needs nothing but its own output: relu (z > 0) and log_softmax (exp(y))."""
+    """An op whose backward needs nothing but its own output: relu (z > 0) and log_softmax (exp(y)).
+    ``inplace``: the output is written into the input, which is returned (relu's inplace=True)."""
 
     @staticmethod
-    def forward(ctx, kernels, input):
+    def forward(ctx, kernels, input, inplace=False):
         output = kernels.forward(input)
+        if inplace:
+            output = input.copy_(output)
+            ctx.mark_dirty(input)
         ctx.kernels = kernels
         ctx.save_for_backward(output)
         return output
@@ -187,7 +166,7 @@ class FromOutput(Function):
     @differentiable_once
     def backward(ctx, grad_output):
         (output,) = ctx.saved_tensors
-        return None, ctx.kernels.backward(grad_output.contiguous(), output)
+        return None, ctx.kernels.backward(grad_output.contiguous(), output), None
 
 
 class Flatten(Function):
@@ -203,18 +182,28 @@ class Flatten(Function):
 
 
 class NLLLoss(Function):
+    """input [C], [N, C] or [N, C, d1, ..., dk] and its target fold to [N, C, L] and [N, L] for the kernels;
+    the 'none' loss comes back in the target's shape."""
+
     @staticmethod
-    def forward(ctx, kernels, input, target, reduction):
-        ctx.kernels, ctx.input_shape, ctx.reduction = kernels, input.shape, reduction
-        ctx.save_for_backward(target)
-        return kernels.forward(input, target, reduction)
+    def forward(ctx, kernels, input, target, weight, ignore_index, reduction):
+        n, c = (1, input.shape[0]) if input.dim() == 1 else input.shape[:2]
+        folded = input.reshape(n, c, math.prod(input.shape[2:]))
+        target_rows = target.reshape(n, folded.shape[2])
+        ctx.kernels, ctx.shapes, ctx.options = kernels, (input.shape, folded.shape), (ignore_index, reduction)
+        ctx.save_for_backward(target_rows, weight)
+        loss = kernels.forward(folded, target_rows, weight, ignore_index, reduction)
+        return loss.reshape(target.shape) if reduction == "none" else loss
 
     @staticmethod
     @differentiable_once
     def backward(ctx, grad_output):
-        (target,) = ctx.saved_tensors
-        grad_input = ctx.kernels.backward(grad_output.contiguous(), target, ctx.input_shape, ctx.reduction)
-        return None, grad_input, None, None
+        target_rows, weight = ctx.saved_tensors
+        (input_shape, folded_shape), (ignore_index, reduction) = ctx.shapes, ctx.options
+        grad = grad_output.reshape(target_rows.shape) if reduction == "none" else grad_output
+        grad_input = ctx.kernels.backward(grad.contiguous(), target_rows, weight, folded_shape, ignore_index,
+                                          reduction)
+        return None, grad_input.reshape(input_shape), None, None, None, None
 
 
 class BatchNorm(Function):
@@ -255,41 +244,57 @@ def _rows(tensor: torch.Tensor, dim: int) -> tuple[torch.Tensor, Callable]:
     return moved.reshape(math.prod(shape[:-1]), shape[-1]).contiguous(), restore
 
 
-def conv2d_op(kernels: Kernels):
-    def conv2d(input, weight, bias=None, stride=1, padding=0):
-        """2-D convolution, as torch.nn.functional.conv2d (groups=1, dilation=1).
+def _batched(input: torch.Tensor) -> torch.Tensor:
+    """A 4-D input as it is, a 3-D (unbatched) one with a batch of one in front."""
+    return input if input.dim() == 4 else input.unsqueeze(0)
 
-        input [N, C_in, H, W], weight [C_out, C_in, K_h, K_w], bias [C_out] or None
-        -> output [N, C_out, (H + 2p_h - K_h) // s_h + 1, (W + 2p_w - K_w) // s_w + 1]
+
+def conv2d_op(kernels: Kernels):
+    def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+        """2-D convolution, as torch.nn.functional.conv2d (seed 000 eq. 1 with stride, padding, dilation, groups):
+
+            z[n, co, m, l] = b[co] + sum_{ci, i, j} a[n, g*C_in/G + ci, m*s_h + i*d_h - p_h, l*s_w + j*d_w - p_w]
+                                                   * w[co, ci, i, j],        g = co // (C_out/G)
+
+        input [N, C_in, H, W] (or [C_in, H, W]), weight [C_out, C_in/G, K_h, K_w], bias [C_out] or None
+        -> output [N, C_out, H_out, W_out], H_out = (H + p_h + p_h' - d_h*(K_h - 1) - 1) // s_h + 1 (likewise W);
+        padding an int, a pair, 'valid' (0) or 'same' (stride 1; d*(K - 1) in all, the odd one after: p').
         """
-        stride, padding = checks.conv2d_args(input, weight, bias, stride, padding)
-        geometry = Window.of(input.shape, weight.shape[0], weight.shape[2:], stride, padding)
-        return WeightedSum.apply(kernels, input, weight, bias, geometry)
+        geometry = checks.conv2d_args(input, weight, bias, stride, padding, dilation, groups)
+        output = WeightedSum.apply(kernels, _batched(input), weight, bias, geometry)
+        return output if input.dim() == 4 else output.squeeze(0)
 
     conv2d.kernels = kernels
     return conv2d
 
 
 def max_pool2d_op(kernels: Kernels):
-    def max_pool2d(input, kernel_size, stride=None, padding=0):
-        """2-D max pooling, as torch.nn.functional.max_pool2d (padding counts as -inf).
+    def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+        """2-D max pooling, as torch.nn.functional.max_pool2d (seed 000 eq. 2 with stride, padding, dilation):
 
-        input [N, C, H, W] -> output [N, C, (H + 2p_h - k_h) // s_h + 1, (W + 2p_w - k_w) // s_w + 1];
-        stride defaults to kernel_size.
+            z[n, c, m, l] = max_{i, j} a[n, c, m*s_h + i*d_h - p_h, l*s_w + j*d_w - p_w]   (padding: -inf)
+
+        input [N, C, H, W] (or [C, H, W]) -> output [N, C, H_out, W_out], H_out = (H + 2p_h - d_h*(K_h - 1) - 1)
+        / s_h + 1 rounded down, or up with ceil_mode (then no window starts in the right padding); stride
+        defaults to kernel_size. return_indices: also each maximum's flat index h*W + w in its input plane
+        (int64, not differentiable), as PyTorch returns them.
         """
-        kernel_size, stride, padding = checks.max_pool2d_args(input, kernel_size, stride, padding)
-        geometry = Window.of(input.shape, input.shape[1], kernel_size, stride, padding)
-        return MaxPool2d.apply(kernels, input, geometry)
+        geometry = checks.max_pool2d_args(input, kernel_size, stride, padding, dilation, ceil_mode)
+        output, indices = MaxPool2d.apply(kernels, _batched(input), geometry)
+        if input.dim() == 3:
+            output, indices = output.squeeze(0), indices.squeeze(0)
+        return (output, indices) if return_indices else output
 
     max_pool2d.kernels = kernels
     return max_pool2d
 
 
 def relu_op(kernels: Kernels):
-    def relu(input):
-        """Rectified linear unit, max(x, 0) elementwise; output has the shape of input."""
+    def relu(input, inplace=False):
+        """Rectified linear unit, z = max(a, 0) elementwise; output has the shape of input (inplace: written
+        into the input, which is returned, as torch.nn.functional.relu)."""
         checks.relu_args(input)
-        return FromOutput.apply(kernels, input)
+        return FromOutput.apply(kernels, input, bool(inplace))
 
     relu.kernels = kernels
     return relu
@@ -310,11 +315,10 @@ def linear_op(kernels: Kernels):
 
 
 def flatten_op(kernels: Kernels):
-    def flatten(input, start_dim=1, end_dim=-1):
-        """Merge dims start_dim..end_dim into one, in row-major order (the homework's eqs. 3-4).
-
-        Note the default start_dim=1, as torch.nn.functional.flatten / nn.Flatten:
-        [N, C, H, W] -> [N, C*H*W].
+    def flatten(input, start_dim=0, end_dim=-1):
+        """Merge dims start_dim..end_dim into one, in row-major order (the homework's eqs. 3-4), as torch.flatten:
+        by default every dim (a 0-D input gives [1]). A layer flattens each sample with start_dim=1:
+        [N, C, H, W] -> [N, C*H*W], z[n, j] = a[n, c, m, l] with j = c*H*W + m*W + l.
         """
         start, end = checks.flatten_args(input, start_dim, end_dim)
         return Flatten.apply(kernels, input, start, end)
@@ -324,10 +328,12 @@ def flatten_op(kernels: Kernels):
 
 
 def log_softmax_op(kernels: Kernels):
-    def log_softmax(input, dim):
-        """log(softmax(x)) along ``dim``, computed stably; output has the shape of input."""
-        dim = checks.log_softmax_args(input, dim)
-        rows, restore = _rows(input, dim)
+    def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+        """y = x - max_c x - log(sum_c exp(x - max_c x)) along ``dim``, computed stably; output has the shape of
+        input. As torch.nn.functional.log_softmax: ``dtype`` casts the input first (float32 or float64), dim=None
+        is the implicit choice (deprecated by PyTorch, with its warning); _stacklevel is accepted and unused."""
+        dim = checks.log_softmax_args(input, dim, dtype)
+        rows, restore = _rows(input if dtype is None else input.to(dtype), dim)
         return restore(FromOutput.apply(kernels, rows))
 
     log_softmax.kernels = kernels
@@ -335,14 +341,21 @@ def log_softmax_op(kernels: Kernels):
 
 
 def nll_loss_op(kernels: Kernels):
-    def nll_loss(input, target, reduction="mean"):
-        """Negative log-likelihood: input [N, C] log-probabilities, target [N] int64 class indices.
+    def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+        """Negative log-likelihood, as torch.nn.functional.nll_loss: input [N, C] log-probabilities (or [C], or
+        [N, C, d1, ..., dk]), target [N] class indices (or [], or [N, d1, ..., dk]), with w_t = weight[t] (1
+        without weights) and 0 where t = ignore_index:
 
-        reduction 'mean' -> -(1/N) sum_n input[n, target[n]] (a 0-D tensor), 'sum' -> the sum,
-        'none' -> the [N] vector of -input[n, target[n]].
+            'none' -> loss[n] = -w_{t_n} input[n, t_n]     (target's shape)
+            'sum'  -> sum_n loss[n]
+            'mean' -> sum_n loss[n] / sum_n w_{t_n}        (the weighted mean; NaN when every target is ignored)
+
+        over every position of a K-dimensional input alike. size_average and reduce are PyTorch's deprecated
+        spelling of reduction, mapped as it maps them (with its warning).
         """
-        checks.nll_loss_args(input, target, reduction)
-        return NLLLoss.apply(kernels, input, target, reduction)
+        reduction = checks.legacy_reduction(size_average, reduce, reduction)
+        checks.nll_loss_args(input, target, weight, ignore_index, reduction)
+        return NLLLoss.apply(kernels, input, target, weight, ignore_index, reduction)
 
     nll_loss.kernels = kernels
     return nll_loss
@@ -355,12 +368,16 @@ def batch_norm_op(kernels: Kernels):
 
         input [N, C, *] -> output of the same shape, y = weight * (x - mean) / sqrt(var + eps) + bias.
         Training: mean and biased var of the batch (over N and *), and the running statistics move
-        by ``momentum`` towards the batch mean and the unbiased var, in place. Eval: the running ones.
+        by ``momentum`` towards the batch mean and the unbiased var, in place:
+        running = (1 - momentum) * running + momentum * statistic (any real momentum, as PyTorch; a module's
+        momentum=None, the cumulative average, is checks.running_average_factor). Eval: the running ones.
+        An empty input gives an empty output and leaves the running statistics as they are.
         """
         checks.batch_norm_args(input, running_mean, running_var, weight, bias, training, momentum, eps)
-        folded = input.reshape(input.shape[0], input.shape[1], math.prod(input.shape[2:]))
-        output = BatchNorm.apply(kernels, folded, running_mean, running_var, weight, bias, training,
-                                 momentum, eps)
+        channels = input.shape[1] if input.dim() > 1 else 0
+        folded = input.reshape(input.shape[0], channels, math.prod(input.shape[2:]))
+        output = BatchNorm.apply(kernels, folded, running_mean, running_var, weight, bias, bool(training),
+                                 float(momentum), float(eps))
         return output.reshape(input.shape)
 
     batch_norm.kernels = kernels

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from .backends import get_ops
-from .functions import Window
+from .window import Window
 
 
 def diff_mse(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -64,7 +64,7 @@ def im2col(X: torch.Tensor, kernel_size: int, device="cpu") -> torch.Tensor:
     from vector_ops.conv2d import im2col as vector_im2col
 
     n, c_in, h, w = X.shape
-    geometry = Window(n, c_in, h, w, c_in, kernel_size, kernel_size, 1, 1, 0, 0)
+    geometry = Window.of((n, c_in, h, w), c_in, (kernel_size, kernel_size), (1, 1), (0, 0))
     return vector_im2col(X.to(device), geometry)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import checks
 from .backends import check_impl, get_ops
 
 
@@ -84,9 +85,17 @@ def max_pool(kernel_size: int, stride: int):
 
 
 def batch_norm(module: nn.modules.batchnorm._BatchNorm):
-    """The module's running statistics move in training mode (model.train()) and are used in eval mode."""
-    return lambda ops, a: ops.batch_norm(a, module.running_mean, module.running_var, module.weight, module.bias,
-                                         module.training, module.momentum, module.eps)
+    """The module's running statistics move in training mode (model.train()) and are used in eval mode; as
+    nn.BatchNorm, each training step counts its batch in num_batches_tracked, and momentum=None makes the running
+    statistics the cumulative average of every batch's (checks.running_average_factor)."""
+    def layer(ops, a):
+        momentum = module.momentum
+        if module.training and module.num_batches_tracked is not None:
+            module.num_batches_tracked.add_(1)
+            momentum = checks.running_average_factor(module.momentum, module.num_batches_tracked)
+        return ops.batch_norm(a, module.running_mean, module.running_var, module.weight, module.bias,
+                              module.training, momentum, module.eps)
+    return layer
 
 
 def relu(ops, a):

@@ -159,7 +159,7 @@ class CountingOps:
         out = torch.empty_like(_meta(input))
         return self._record("batch_norm", out, out.numel(), weight, bias)
 
-    def _flatten(self, input, start_dim=1, end_dim=-1):
+    def _flatten(self, input, start_dim=0, end_dim=-1):
         return self._record("flatten", torch.flatten(_meta(input), start_dim, end_dim))
 
     def _generic(self, name: str) -> Callable:

@@ -7,7 +7,7 @@
 
 In eval mode mean and var are the running statistics. Training moves them, in place:
 running = (1 - momentum) * running + momentum * batch statistic, with the unbiased
-variance var * M / (M - 1), as PyTorch does.
+variance var * M / (M - 1), as PyTorch does (any real momentum; none for an empty batch).
 """
 
 import torch
@@ -21,9 +21,11 @@ def batch_norm_forward(x, running_mean, running_var, weight, bias, training, mom
         mean = x.mean(dim=(0, 2))                                     # [C]
         centered = x - mean[:, None]                                  # [N, C, L]
         var = centered.square().mean(dim=(0, 2))                      # [C], biased
-        if running_mean is not None:
-            running_mean.lerp_(mean, momentum)                        # (1 - momentum) * running + momentum * mean
-            running_var.lerp_(var * (m / (m - 1)), momentum)          #   ... with the unbiased var
+        if running_mean is not None and m > 0:                        # (an empty batch moves nothing)
+            # (1 - momentum) * running + momentum * statistic, as PyTorch writes it (not lerp_, which for a
+            # momentum >= 0.5 takes statistic - (statistic - running) * (1 - momentum): inf - inf is NaN)
+            running_mean.mul_(1 - momentum).add_(mean, alpha=momentum)
+            running_var.mul_(1 - momentum).add_(var * (m / (m - 1)), alpha=momentum)   # the unbiased var
     else:
         mean, var = running_mean, running_var
         centered = x - mean[:, None]

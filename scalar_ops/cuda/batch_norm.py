@@ -111,7 +111,7 @@ def batch_norm_forward(x, running_mean, running_var, weight, bias, training, mom
     if training:
         mean, var = _device.empty((channels,), a.dtype, a), _device.empty((channels,), a.dtype, a)
         _device.launch(batch_statistics_kernel, channels, a, mean, var)
-        if running_mean is not None:
+        if running_mean is not None and a.shape[0] * a.shape[2] > 0:      # (an empty batch moves nothing)
             # Updated in place: the kernel gets the module's own buffers, not contiguous copies.
             _device.checked("batch_norm", "running_mean", running_mean)
             _device.checked("batch_norm", "running_var", running_var)

@@ -1,7 +1,7 @@
 """Max pooling as CUDA kernels, one thread per output element (seed 000 eq. 2, any window,
-stride and padding), as ``scalar_ops.pool2d`` (which see):
+stride, padding and dilation, ceil_mode's output size), as ``scalar_ops.pool2d`` (which see):
 
-    z[n, c, m, l] = max_{0 <= i < K_h, 0 <= j < K_w} a[n, c, m*s_h + i - p_h, l*s_w + j - p_w]
+    z[n, c, m, l] = max_{0 <= i < K_h, 0 <= j < K_w} a[n, c, m*s_h + i*d_h - p_h, l*s_w + j*d_w - p_w]
     argmax[n, c, m, l] = h*W + w  of the maximum a[n, c, h, w]
 
 padding counting as -inf (skipped), ties to the FIRST maximum in window order, NaN
@@ -17,11 +17,11 @@ import math
 from numba import cuda
 
 from scalar_ops.cuda import _device
-from simple_conv_net.functions import Window
+from simple_conv_net.window import Window
 
 
 @cuda.jit
-def max_pool2d_forward_kernel(a, z, argmax, k_h, k_w, s_h, s_w, p_h, p_w):
+def max_pool2d_forward_kernel(a, z, argmax, k_h, k_w, s_h, s_w, p_h, p_w, d_h, d_w):
     n_batch, c, h, w = a.shape
     _, _, h_out, w_out = z.shape
     t = cuda.grid(1)
@@ -31,32 +31,32 @@ def max_pool2d_forward_kernel(a, z, argmax, k_h, k_w, s_h, s_w, p_h, p_w):
     m = t // w_out % h_out
     ch = t // (w_out * h_out) % c
     n = t // (w_out * h_out * c)
-    # window rows m*s_h + i - p_h for the i with 0 <= m*s_h + i - p_h < H (the rest is -inf padding):
-    # i_lo = max(0, p_h - m*s_h), i_hi = min(K_h, H + p_h - m*s_h), and likewise for the columns
-    # (written out: the CUDA target's integer max/min would need a GPU to compile for)
-    i_lo = p_h - m * s_h
-    i_lo = i_lo if i_lo > 0 else 0
-    i_hi = h + p_h - m * s_h
-    i_hi = i_hi if i_hi < k_h else k_h
-    j_lo = p_w - l * s_w
-    j_lo = j_lo if j_lo > 0 else 0
-    j_hi = w + p_w - l * s_w
-    j_hi = j_hi if j_hi < k_w else k_w
+    # the window's taps i from the first inside the input, ceil((p_h - m*s_h) / d_h) or 0 (the ones before read
+    # -inf padding); the loop stops at the input's end (written out, no helper: a device function, like the
+    # CUDA target's integer max/min, would need a GPU to compile for)
+    i_lo = -((m * s_h - p_h) // d_h) if m * s_h < p_h else 0
+    j_lo = -((l * s_w - p_w) // d_w) if l * s_w < p_w else 0
     best = a.dtype.type(-math.inf)
-    best_index = (m * s_h + i_lo - p_h) * w + (l * s_w + j_lo - p_w)
-    for i in range(i_lo, i_hi):
-        for j in range(j_lo, j_hi):
-            # seed 000 eq. 2: z[n,c,m,l] = max over the window of a[n,c,m*s+i-p,l*s+j-p]
-            value = a[n, ch, m * s_h + i - p_h, l * s_w + j - p_w]
+    best_index = (m * s_h + i_lo * d_h - p_h) * w + (l * s_w + j_lo * d_w - p_w)
+    for i in range(i_lo, k_h):
+        r = m * s_h + i * d_h - p_h
+        if r >= h:
+            break
+        for j in range(j_lo, k_w):
+            q = l * s_w + j * d_w - p_w
+            if q >= w:
+                break
+            # seed 000 eq. 2: z[n,c,m,l] = max over the window of a[n,c,m*s+i*d-p,l*s+j*d-p]
+            value = a[n, ch, r, q]
             if value > best or value != value:                  # strictly greater, or NaN
                 best = value
-                best_index = (m * s_h + i - p_h) * w + (l * s_w + j - p_w)
+                best_index = r * w + q
     z[n, ch, m, l] = best
     argmax[n, ch, m, l] = best_index
 
 
 @cuda.jit
-def max_pool2d_backward_kernel(delta, argmax, da, k_h, k_w, s_h, s_w, p_h, p_w):
+def max_pool2d_backward_kernel(delta, argmax, da, k_h, k_w, s_h, s_w, p_h, p_w, d_h, d_w):
     n_batch, c, h, w = da.shape
     _, _, h_out, w_out = delta.shape
     t = cuda.grid(1)
@@ -66,12 +66,12 @@ def max_pool2d_backward_kernel(delta, argmax, da, k_h, k_w, s_h, s_w, p_h, p_w):
     r = t // w % h
     ch = t // (w * h) % c
     n = t // (w * h * c)
-    # the windows that contain row r: m*s_h - p_h <= r <= m*s_h - p_h + K_h - 1
-    m_first = r + p_h - k_h + 1                                  # ceil(m_first / s_h) <= m
+    # the windows whose span holds row r: m*s_h - p_h <= r <= m*s_h - p_h + (K_h - 1)*d_h
+    m_first = r + p_h - (k_h - 1) * d_h                          # ceil(m_first / s_h) <= m
     m_lo = 0 if m_first <= 0 else (m_first + s_h - 1) // s_h
     m_hi = (r + p_h) // s_h + 1                                  # m <= floor((r + p_h) / s_h)
     m_hi = m_hi if m_hi < h_out else h_out
-    l_first = q + p_w - k_w + 1
+    l_first = q + p_w - (k_w - 1) * d_w
     l_lo = 0 if l_first <= 0 else (l_first + s_w - 1) // s_w
     l_hi = (q + p_w) // s_w + 1
     l_hi = l_hi if l_hi < w_out else w_out
@@ -88,7 +88,8 @@ def max_pool2d_forward(x, g: Window):
     a = _device.checked("max_pool2d", "input", x)
     z = _device.empty(g.output_shape, a.dtype, a)
     argmax = _device.empty(g.output_shape, _device.INDEX[0], a)
-    _device.launch(max_pool2d_forward_kernel, z.numel(), a, z, argmax, g.k_h, g.k_w, g.s_h, g.s_w, g.p_h, g.p_w)
+    _device.launch(max_pool2d_forward_kernel, z.numel(), a, z, argmax, g.k_h, g.k_w, g.s_h, g.s_w, g.p_h, g.p_w,
+                   g.d_h, g.d_w)
     return z, argmax
 
 
@@ -104,5 +105,5 @@ def max_pool2d_backward(grad_z, argmax, g: Window):
     index = _device.checked("max_pool2d", "argmax", argmax, dtypes=_device.INDEX)
     da = _device.empty(g.input_shape, delta.dtype, delta)
     _device.launch(max_pool2d_backward_kernel, da.numel(), delta, index, da, g.k_h, g.k_w, g.s_h, g.s_w,
-                   g.p_h, g.p_w)
+                   g.p_h, g.p_w, g.d_h, g.d_w)
     return da

@@ -1,9 +1,11 @@
-"""Judge one function from what its child recorded: checks, status, diagnoses, timings.
+"""Judge one function from what its children recorded: checks, status, diagnoses, timings.
 
-Pure functions of the plan (:mod:`.plans`) and the records (:mod:`.runner`): native PyTorch's
-truth comes from :mod:`.oracle` in this process, every tensor comparison from
-simple_conv_net.compare. The checks of a function, by the first word of their names (the
-rubric selects by it):
+Pure functions of the plan (:mod:`.plans`), the schedule's fates and the records
+(:mod:`.runner`): native PyTorch's truth comes from :mod:`.oracle` in this process, every tensor
+comparison from simple_conv_net.compare. Only what ran is judged: a call that returned (or raised,
+or crashed the process) makes checks; one that did not run for lack of time, or was stopped at its
+limit, is listed as not checked, with why, and counts neither for nor against. The checks of a
+function, by the first word of their names (the rubric selects by it):
 
 type        every call returns a torch.Tensor (diff_mse: a number)
 shape       every output has native's shape
@@ -21,9 +23,13 @@ from-scratch  the native op the function is meant to compute did not run (:mod:`
             convolution also gets "im2col by hand": its columns not built by PyTorch's im2col
 speed       median seconds per call, and native's in the same child
 
-An output of another dtype than float32 or float64 reaches this process as float64 values (see
-runner): it fails the dtype check, and its value checks say how it was compared. An exception
-in this module (a bug of the checker's) becomes that function's status, error, saying so.
+The graded shapes decide: a call on small shapes that fails, whose mirror at the graded shapes
+(the same case) ran and passes, does not count; a note says the function hard-codes the graded
+(homework's) sizes. A function of forward passes only (the handout's scalar forms: task 1) has
+its gradient findings as notes, not checks. An output of another dtype than float32 or float64
+reaches this process as float64 values (see runner): it fails the dtype check, and its value
+checks say how it was compared. An exception in this module (a bug of the checker's) makes that
+function "not graded", with a grading error that says so.
 """
 
 from __future__ import annotations
@@ -38,8 +44,9 @@ import torch
 from ..compare import Comparison, compare
 from . import diagnose, forms, kinks, scratch
 from .forms import Function
-from .oracle import Truth, truth_of
+from .oracle import Truth, native_seconds, truth_of
 from .plans import Call
+from .schedule import Fate, Result, seconds_text
 from .text import error_text, evidence, first_line, number
 
 HANDOUT_MSE = 1e-6   # the homework's convention: diff_mse below this is "the same"
@@ -52,26 +59,32 @@ class Check:
     detail: str
 
 
+GRADING_ERROR = "not graded"   # the status of a function the checker could not judge through no fault of its own
+
+
 @dataclass
 class FunctionResult:
     name: str
-    status: str                      # pass, fail, missing, error, timeout or crashed
+    status: str                      # pass, fail, missing, error, timeout, crashed or "not graded"
     checks: list = field(default_factory=list)
     diagnoses: list = field(default_factory=list)
     seconds: float = 0.0
     notes: list = field(default_factory=list)
     signature: str | None = None
     output: str = ""                 # what the candidate printed (both ends kept)
-    timing: dict = field(default_factory=dict)   # label -> {"layer", "seconds", "native", "backward"}
+    timing: dict = field(default_factory=dict)   # label -> {"layer", "images", "seconds", "native", "backward"}
+    not_checked: list = field(default_factory=list)   # [{"name", "detail"}]: calls that did not run, and why
+    grading_error: str | None = None  # why the checker could not judge it (not the code's fault), if so
+    calls: list = field(default_factory=list)   # [{"name", "state", "seconds"}]: what became of each call, how long
 
 
 @dataclass
 class Seen:
-    """One planned call and what the child recorded of it (None: never reached, see ``absent``)."""
+    """One planned call, what became of it (see schedule.Fate), and what the child recorded of it."""
 
     call: Call
     record: dict | None
-    absent: str | None = None
+    fate: Fate = field(default_factory=lambda: Fate("returned"))
 
     @property
     def output(self) -> torch.Tensor | None:
@@ -88,7 +101,7 @@ class Seen:
     def problem(self) -> str | None:
         """Why this call gave no tensor to check, or None."""
         if self.record is None:
-            return f"not reached: {self.absent}"
+            return self.fate.reason or "no record"
         if self.error:
             return f"raised {error_text(self.error)}"
         if self.output is None:
@@ -165,11 +178,12 @@ def _returned(seen: list[Seen]) -> list[Seen]:
     return [s for s in seen if not s.problem()]
 
 
-def _property_check(name: str, seen: list[Seen], wrong, good: str) -> Check:
-    """A property of the outputs the calls returned (calls that raised are the type check's business)."""
+def _property_check(name: str, seen: list[Seen], wrong, good: str) -> Check | None:
+    """A property of the outputs the calls returned (calls that raised are the type check's business); None when no
+    call returned a tensor."""
     returned = _returned(seen)
     if not returned:
-        return Check(name, False, "not checked: no call returned a tensor")
+        return None
     problems = [f"{s.call.label}: {wrong(s)}" for s in returned if wrong(s)]
     return _failing(name, _dedupe(problems), good)
 
@@ -181,24 +195,24 @@ def shape_check(seen: list[Seen]) -> Check:
     return _property_check("shape", seen, wrong, "every output has native's shape")
 
 
-def dtype_check(seen: list[Seen]) -> Check:
+def dtype_check(seen: list[Seen]) -> Check | None:
     """Of every tensor returned, comparable or not (a complex one has a dtype too)."""
     tensors = [s for s in seen if "dtype" in s.info and not s.error]
     if not tensors:
-        return Check("dtype", False, "not checked: no call returned a tensor")
+        return None
     problems = [f"{s.call.label}: {s.info['dtype']} out for {s.truth.dtype} in" for s in tensors
                 if s.info["dtype"] != str(s.truth.dtype)]
     return _failing("dtype", _dedupe(problems), "the output has the inputs' dtype")
 
 
 def scratch_checks(function: Function, seen: list[Seen]) -> list[Check]:
-    """The from-scratch checks of one function (see :mod:`.scratch`)."""
+    """The from-scratch checks of one function (see :mod:`.scratch`); none when no watched call ran."""
     checks = []
-    for rule in scratch.RULES.get(function.op, ()):
+    for rule in scratch.rules(function):
         names = scratch.native_names(rule, seen)
         if names is None:
-            checks.append(Check(rule.check, False, "not checked: no watched call was recorded"))
-        elif names:
+            continue
+        if names:
             checks.append(Check(rule.check, False, f"PyTorch's own {rule.what} ran: {', '.join(names)}"))
         else:
             ops = scratch.recorded(seen)
@@ -231,10 +245,10 @@ def value_checks(seen: Seen) -> list[Check]:
     return checks
 
 
-def arguments_check(seen: list[Seen]) -> Check:
+def arguments_check(seen: list[Seen]) -> Check | None:
     returned = _returned(seen)
     if not returned:
-        return Check("arguments unchanged", False, "not checked: no call returned a tensor")
+        return None
     problems = [f"{s.call.label}: '{name}' changed in {count} entries" for s in returned
                 for name, count, _ in diagnose.changed_arguments(s)]
     return _failing("arguments unchanged", _dedupe(problems), "no call changes its arguments")
@@ -246,11 +260,9 @@ def repeat_check(seen: list[Seen]) -> list[Check]:
     for s in seen:
         if s.call.twin is None:
             continue
-        twin = by_label[s.call.twin]
-        problem = s.problem() or twin.problem()
-        if problem:
-            checks.append(Check("repeatable", False, f"not checked: {problem}"))
-            continue
+        twin = by_label.get(s.call.twin)
+        if twin is None or s.problem() or twin.problem():
+            continue      # a call that raised fails its own checks; only two outputs can be compared
         difference = diagnose.twin_difference(s, twin)
         checks.append(Check("repeatable", difference is None, "two calls on the same input give the same output"
                             if difference is None else f"two calls on the same input differ in {difference[0]} "
@@ -307,7 +319,10 @@ def gradient_checks(s: Seen, notes: list) -> list[Check]:
 
 
 def timing(seen: list[Seen]) -> dict:
-    """label -> median seconds of the candidate and of native (same child, interleaved), for timed calls."""
+    """label -> median seconds of the candidate and of native (same child, interleaved), for timed calls; for a
+    SimpleConvNet layer whose timed call did not run, its largest call that returned, with native timed here
+    ("estimated": True), and for a layer none of whose calls returned, the schedule's estimate of its smallest
+    ("extrapolated": True), so a slow function still has its epoch time."""
     found = {}
     for s in seen:
         if s.call.timed and not s.problem() and s.record["seconds"] and s.record["native_seconds"]:
@@ -315,18 +330,31 @@ def timing(seen: list[Seen]) -> dict:
                                    "seconds": statistics.median(s.record["seconds"]),
                                    "native": statistics.median(s.record["native_seconds"]),
                                    "backward": bool(s.call.grad) and graph_problem(s) is None}
+    timed = {t["layer"] for t in found.values()}
+    for layer in dict.fromkeys(s.call.layer for s in seen if s.call.layer and s.call.layer not in timed):
+        returned = [s for s in seen if s.call.layer == layer and not s.problem() and s.record["seconds"]]
+        guessed = [s for s in seen if s.call.layer == layer and s.fate.estimate is not None and not s.call.grad]
+        if returned:
+            s = max(returned, key=lambda s: (s.call.n, bool(s.call.grad)))
+            found[s.call.label] = {"layer": layer, "images": s.call.n, "seconds": min(s.record["seconds"]),
+                                   "native": native_seconds(s.call),
+                                   "backward": bool(s.call.grad) and graph_problem(s) is None, "estimated": True}
+        elif guessed:
+            s = min(guessed, key=lambda s: s.call.n)
+            found[s.call.label] = {"layer": layer, "images": s.call.n, "seconds": s.fate.estimate / s.call.repeat,
+                                   "native": native_seconds(s.call), "backward": False, "estimated": True,
+                                   "extrapolated": True}
     return found
 
 
 def speed_checks(seen: list[Seen], times: dict) -> list[Check]:
+    """A check of each timed call that returned (one that raised fails its type check; one that did not run is
+    not checked)."""
     checks = []
     for s in seen:
-        if not s.call.timed:
+        if not s.call.timed or s.call.label not in times or times[s.call.label].get("estimated"):
             continue
         name = f"speed {s.call.label.removeprefix('speed ')}"
-        if s.call.label not in times:
-            checks.append(Check(name, False, f"not timed: {s.problem() or 'no time recorded'}"))
-            continue
         t = times[s.call.label]
         what = "forward + backward" if t["backward"] else "forward"
         checks.append(Check(name, True, f"{t['seconds'] * 1e3:.3g} ms per call ({what}), native "
@@ -374,21 +402,84 @@ def im2col_checks(seen: list[Seen]) -> list[Check]:
     else:
         check = Check("values", False, "; ".join(f"{label}: {detail}" for results in found.values()
                                                  for label, layout, detail in results if not layout))
-    return [check, arguments_check(seen), *scratch_checks(forms.HANDOUT["im2col"], seen)]
+    return [c for c in (check, arguments_check(seen), *scratch_checks(forms.HANDOUT["im2col"], seen)) if c is not None]
 
 
 # ----------------------------------------------------------------------------- one function
 
 
-def seen_calls(calls: list[Call], records: dict, absent: str) -> list[Seen]:
-    by_label = {record["label"]: record for name, record in records.items() if name.startswith("call-")}
-    return [Seen(call, by_label.get(call.label), absent) for call in calls]
+def seen_calls(calls: list[Call], result: Result) -> list[Seen]:
+    return [Seen(call, result.records.get(call.label), result.fates.get(call.label, Fate("unreached", "not run")))
+            for call in calls]
 
 
-def checks_of(function: Function, seen: list[Seen], notes: list, timed: dict | None = None) -> list[Check]:
-    """Every check of one function (see the module doc); ``timed``: its :func:`timing`, if already known."""
+def _passes(s: Seen, by_label: dict) -> bool:
+    """Whether a call came out right: its values (and gradients), or, for a repeat, the same output twice."""
+    if s.problem():
+        return False
+    if s.call.twin:
+        twin = by_label.get(s.call.twin)
+        return twin is not None and not twin.problem() and diagnose.twin_difference(s, twin) is None
+    if not s.comparison.passed:
+        return False
+    if not s.call.grad:
+        return True
+    return graph_problem(s) is None and all(result.passed or kinks.kink_note(s, name, s.gradient(name))
+                                            for name, result in s.gradient_comparisons.items())
+
+
+def _wrong(s: Seen) -> str:
+    if s.problem():
+        return s.problem()
+    if s.call.twin:
+        return "not the output of the call it repeats"
+    if not s.comparison.passed:
+        return value_detail(s.comparison)
+    return graph_problem(s) or "a wrong gradient"
+
+
+def hard_coded(judged: list[Seen]) -> tuple[list[Seen], str | None]:
+    """(the calls that count, a note): small-shape calls that fail while their mirror, the same case at the
+    graded shapes, ran and passes, do not count: the graded shapes decide (see the module doc)."""
+    by_label = {s.call.label: s for s in judged}
+    yielded = [s for s in judged if s.call.mirror and s.call.mirror in by_label and not _passes(s, by_label)
+               and _passes(by_label[s.call.mirror], by_label)]
+    if not yielded:
+        return judged, None
+    shown = "; ".join(f"{s.call.label}: {_wrong(s)}" for s in yielded[:2])
+    return [s for s in judged if s not in yielded], (
+        f"wrong on the small shapes the checker tries first ({shown}) but right on the homework's: it hard-codes the "
+        f"homework's sizes (fine for the homework; it would fail on other shapes)")
+
+
+def _forward_only_notes(seen: list[Seen]) -> list[str]:
+    """What the gradient calls of a function of forward passes only (task 1) found, as notes."""
+    notes = []
+    for s in seen:
+        if not s.call.grad:
+            continue
+        problem = graph_problem(s)
+        if problem:
+            notes.append(f"no gradient flows through this function ({problem}): fine for task 1, which asks for "
+                         f"forward passes; it could not be trained")
+        elif s.comparison.passed and any(not r.passed and not kinks.kink_note(s, n, s.gradient(n))
+                                         for n, r in s.gradient_comparisons.items()):
+            notes.append("its gradient is wrong (autograd through it does not match native's): fine for task 1, "
+                         "which asks for forward passes; it could not be trained")
+    return list(dict.fromkeys(notes))
+
+
+def checks_of(function: Function, seen: list[Seen], notes: list, timed: dict | None = None,
+              watched: list[Seen] | None = None) -> list[Check]:
+    """Every check of one function from the calls that ran (see the module doc); ``timed``: its :func:`timing`,
+    if already known; ``watched``: the calls whose recorded ops count (default ``seen``: a call on small shapes
+    that does not count for its values still shows what the function runs)."""
     if function.op == "im2col":
         return im2col_checks(seen)
+    watched = seen if watched is None else watched
+    if function.scalar:
+        notes += _forward_only_notes(seen)
+        seen, watched = ([s for s in calls if not s.call.grad] for calls in (seen, watched))
     checks = [type_check(seen, numbers_ok=function.op == "diff_mse")]
     tensors = [s for s in seen if s.call.case != "cuda"]
     if function.op != "diff_mse":
@@ -406,24 +497,28 @@ def checks_of(function: Function, seen: list[Seen], notes: list, timed: dict | N
         checks.append(graph_check(differentiated))
         for s in differentiated:
             checks += gradient_checks(s, notes)
-    return checks + scratch_checks(function, seen) + speed_checks(seen, timing(seen) if timed is None else timed)
+    checks += scratch_checks(function, watched) + speed_checks(seen, timing(seen) if timed is None else timed)
+    return [check for check in checks if check is not None]     # a property no returned call could show
 
 
-def status_of(checks: list[Check], seen: list[Seen], outcome: str) -> str:
-    if outcome in ("timeout", "crashed"):
-        return outcome
-    if seen and all(s.error or s.record is None for s in seen):
+def status_of(checks: list[Check], seen: list[Seen], ended: str | None) -> str:
+    """timeout (its first call did not return), crashed, error (every call raised, or the import did), the grading
+    error's status, or pass / fail by the checks of what ran."""
+    if ended in ("timeout", "crashed"):
+        return ended
+    if ended == "environment":
+        return GRADING_ERROR
+    if ended == "import" or (seen and all(s.error for s in seen)):
         return "error"
     return "pass" if all(c.passed for c in checks) else "fail"
 
 
-def analyse(function: Function, calls: list[Call], records: dict, outcome: str = "finished",
-            reason: str | None = None) -> FunctionResult:
-    """Checks, status and diagnoses of one function from its child's records (see :mod:`.sandbox`); an error of
-    the checker's own while it judges them is the function's status, error, saying so."""
+def analyse(function: Function, calls: list[Call], result: Result) -> FunctionResult:
+    """Checks, status and diagnoses of one function from its schedule's result (see :mod:`.schedule`); an error
+    of the checker's own while it judges them makes it "not graded", with a grading error that says so."""
     try:
-        return _analyse(function, calls, records, outcome, reason)
-    except Exception as error:  # noqa: BLE001 - a bug of the checker's: this function's status, not the run's end
+        return _analyse(function, calls, result)
+    except Exception as error:  # noqa: BLE001 - a bug of the checker's: this function's grading error, not the run's end
         return checker_failure(function.name, error)
 
 
@@ -431,30 +526,51 @@ def checker_failure(name: str, error: Exception) -> FunctionResult:
     """The result of a function the checker could not judge, because of a bug of its own."""
     where = "".join(traceback.format_exception(type(error), error, error.__traceback__)[-3:]).strip()
     said = f"checker error: {type(error).__name__}: {first_line(str(error))}"
-    return FunctionResult(name, "error", [Check("analysis", False, said)],
+    return FunctionResult(name, GRADING_ERROR, grading_error=said,
                           diagnoses=[f"{said}: the checker could not analyse this function. This is a bug in the "
-                                     f"checker, not a fault of the submission; please report it with the "
-                                     f"traceback's last lines: {where}"])
+                                     f"checker, not a fault of the submission, and costs it nothing: the item is not "
+                                     f"graded. Please report it with the traceback's last lines: {where}"])
 
 
-def _analyse(function: Function, calls: list[Call], records: dict, outcome: str, reason: str | None) -> FunctionResult:
+def _not_checked(seen: list[Seen]) -> list[dict]:
+    return [{"name": s.call.label, "detail": s.fate.reason or "not run"} for s in seen if not s.fate.judged]
+
+
+def slow_note(seen: list[Seen], result: Result) -> str | None:
+    """Slow is a finding, not a failure: how long its calls took, and what did not run for lack of time."""
+    late = [s for s in seen if s.fate.state in ("skipped", "stopped")]
+    if not late or result.ended:
+        return None
+    returned = [s for s in seen if s.fate.state == "returned" and s.fate.seconds is not None]
+    slowest = max(returned, key=lambda s: s.fate.seconds, default=None)
+    took = f"; its slowest call that returned, {slowest.call.label}, took {seconds_text(slowest.fate.seconds)}" \
+        if slowest else ""
+    return (f"slow, which is no fault: {len(late)} of its {len(seen)} calls did not run for lack of time (the budget "
+            f"per function, --timeout, and per call, --call-timeout){took}; what ran is judged, what did not is "
+            f"listed as not checked and counts neither for nor against")
+
+
+def _analyse(function: Function, calls: list[Call], result: Result) -> FunctionResult:
     notes = []
-    absent = reason or "the child stopped before this call"
-    if "import" in records:
-        error = records["import"]["error"]
-        absent = f"importing the module raised {error['type']}: {first_line(error['message'])}"
-    seen = seen_calls(calls, records, absent)
-    timed = timing(seen)
-    checks = checks_of(function, seen, notes, timed)
-    result = FunctionResult(function.name, status_of(checks, seen, outcome), checks, notes=notes, timing=timed)
-    if "import" in records:
-        result.status = "error"
-    if result.status != "pass":
-        result.diagnoses = diagnose.diagnoses(function, seen, outcome, reason, records)
-    return result
+    seen = seen_calls(calls, result)
+    judged = [s for s in seen if s.fate.judged]
+    counted, note = hard_coded(judged)
+    timed = timing(counted)
+    checks = checks_of(function, counted, notes, timed, watched=judged) if judged else []
+    status = status_of(checks, judged, result.ended)
+    found = FunctionResult(function.name, status, checks, notes=notes + [n for n in (note, slow_note(seen, result))
+                                                                         if n],
+                           timing=timed, not_checked=_not_checked(seen), seconds=result.seconds, output=result.output,
+                           calls=[{"name": s.call.label, "state": s.fate.state,
+                                   "seconds": None if s.fate.seconds is None else round(s.fate.seconds, 4)}
+                                  for s in seen])
+    if status == GRADING_ERROR:
+        found.grading_error = f"the child process did not start: {result.reason}"
+    if status != "pass":
+        found.diagnoses = diagnose.diagnoses(function, counted, result)
+    return found
 
 
-def unavailable(function: Function, calls: list[Call], status: str, reason: str) -> FunctionResult:
-    """A function that was not run (missing, not callable, or its module did not import): every check fails."""
-    seen = seen_calls(calls, {}, reason)
-    return FunctionResult(function.name, status, checks_of(function, seen, []), diagnoses=[reason])
+def unavailable(function: Function, status: str, reason: str) -> FunctionResult:
+    """A function that was not run (missing, not callable, or its module did not import): nothing to judge."""
+    return FunctionResult(function.name, status, diagnoses=[reason])

@@ -3,10 +3,15 @@
     python -m simple_conv_net.check TARGET [--rubric homework|FILE] [--json FILE] [--gradescope FILE]
                                            [--feedback FILE] [--form handout|functional] ...
     python -m simple_conv_net.check --batch DIR [--out DIR] [--force] [--rubric ...] ...
+    python -m simple_conv_net.check autograder --rubric ... [-o autograder.zip]     (see autograder.py)
+    python -m simple_conv_net.check run-autograder autograder.zip SUBMISSION [--setup]
 
 TARGET is a .py file, a folder holding simple_conv_net_func.py (its sibling modules importable),
-or an importable module name (vector_ops, simple_conv_net.handout). Exit status: 0 when every
-function passes, 1 when something fails, 2 for a usage or target error, 130 after Ctrl-C and 143
+or an importable module name (vector_ops, simple_conv_net.handout). ``--only NAME ...`` checks
+just those functions (``training`` for task 3). Exit status: 0 when every function passes, 1 when
+something fails, 2 for a usage or target error or a grading error (something could not be graded
+through no fault of the submission's: missing MNIST files, a checker error, a child process that
+could not start; its rubric items are not graded: fix it and run again), 130 after Ctrl-C and 143
 after SIGTERM (both stop every child, remove its folders, and keep what a batch graded).
 """
 
@@ -17,16 +22,19 @@ import contextlib
 import os
 import signal
 import sys
+import traceback
 
 import torch
-from tqdm import tqdm
 
 from ..cli import non_negative_int, positive_float, positive_int
 from . import report
-from .grade import Options, check
+from .forms import ALL_NAMES
+from .grade import TRAINING, Options, check
 from .plans import Settings
+from .progress import Progress
 from .rubric import RubricError, load
 from .sandbox import Limits
+from .schedule import Budget
 from .servers import SANDBOXES, SandboxError, server_for
 from .targets import TargetError, resolve
 
@@ -46,9 +54,21 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "form, a point per function for the functional form)")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
     parser.add_argument("--gradescope", metavar="FILE", help="write Gradescope's results.json")
+    parser.add_argument("--prairielearn", metavar="FILE", help="write PrairieLearn's external grader results.json")
     parser.add_argument("--feedback", metavar="FILE", help="write a Markdown report for the student")
+    parser.add_argument("--only", nargs="+", metavar="NAME", choices=[*ALL_NAMES, TRAINING],
+                        help="check just these functions ('training' for task 3; the rubric's other items are not "
+                             "graded); give it after TARGET")
     parser.add_argument("--timeout", type=positive_float, default=60.0, metavar="S",
-                        help="wall-clock seconds for each function's checks (default: 60)")
+                        help="the time budget of each function, in seconds (default: 60): its calls are planned from "
+                             "the time of its first, cheapest one, in order (small shapes, the homework's shapes, more "
+                             "batch sizes, gradients, timing), and a call that would not fit is not run, and not "
+                             "checked: slow code is no fault. The homework's shapes run once even beyond it, up to "
+                             "--call-timeout; task 3 trains the steps that fit it (at least 30)")
+    parser.add_argument("--call-timeout", type=positive_float, default=120.0, metavar="S",
+                        help="the most one call may take, in seconds (default: 120): a call that does not return "
+                             "within it (or within a few times its estimate) is stopped and not checked; a function "
+                             "whose first, smallest call does not return within it is a timeout (a hang)")
     parser.add_argument("--memory-mb", type=positive_int, default=4096, metavar="MB",
                         help="memory limit of each child process (RLIMIT_DATA; default: 4096)")
     parser.add_argument("--sandbox", choices=SANDBOXES, default="auto",
@@ -74,9 +94,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("give either a TARGET or --batch DIR")
     if args.batch is None and (args.out or args.force):
         parser.error("--out and --force are options of --batch")
-    if args.batch is not None and (args.json or args.gradescope or args.feedback):
+    if args.batch is not None and (args.json or args.gradescope or args.feedback or args.prairielearn):
         parser.error("--batch writes a JSON, a feedback file and a Gradescope file per submission into --out; "
-                     "--json, --gradescope and --feedback are for a single TARGET")
+                     "--json, --gradescope, --prairielearn and --feedback are for a single TARGET")
+    if args.batch is not None and args.only:
+        parser.error("--only is for a single TARGET (a batch grades every function of every submission)")
     return args
 
 
@@ -84,7 +106,9 @@ def options_of(args) -> Options:
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     settings = Settings(tuple(sorted(set(args.batch_sizes))), tuple(sorted(set(args.scalar_batch_sizes))),
                         args.speed_repeats, args.seed, args.data_dir, args.train_steps, args.test_samples)
-    return Options(settings, Limits(args.timeout, args.memory_mb, threads, sandbox=args.sandbox), args.jobs, args.form)
+    only = None if args.only is None else tuple(dict.fromkeys(args.only))
+    return Options(settings, Limits(args.call_timeout, args.memory_mb, threads, sandbox=args.sandbox), args.jobs,
+                   args.form, Budget(args.timeout, args.call_timeout), only)
 
 
 class Terminated(KeyboardInterrupt):
@@ -110,6 +134,10 @@ def terminated_as_interrupted():
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("autograder", "run-autograder"):     # (a folder of that name: ./autograder)
+        from .autograder import main as autograder_main
+        return autograder_main(argv)
     args = parse_args(argv)
     torch.set_num_threads(1)   # this process only judges: small tensors, while the children compute
     with terminated_as_interrupted():
@@ -126,13 +154,19 @@ def _run(args) -> int:
             from .batch import grade_batch
             return grade_batch(args.batch, args.out, options, rubric, args.force)
         target = resolve(args.target)
-        with tqdm(desc=f"checking {target.name}", unit="function", file=sys.stderr, leave=False, disable=None) as bar:
-            def progress(name, status):
-                bar.update()
-                bar.set_postfix_str(f"{name}: {status}")
+        progress = Progress()
+        try:
             result = check(target, options, rubric, progress)
+        finally:
+            progress.close()
     except (TargetError, RubricError, SandboxError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - a bug of the checker's (or a broken environment): a grading error
+        lines = traceback.format_exception(type(error), error, error.__traceback__)
+        print("".join(lines[-4:]).rstrip(), file=sys.stderr)
+        print(f"grading error: the checker failed ({type(error).__name__}: {error}); this is not the submission's "
+              f"fault, and nothing was graded", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
         stopped = isinstance(interrupt, Terminated)
@@ -140,5 +174,5 @@ def _run(args) -> int:
               f"graded", file=sys.stderr)
         return 128 + (signal.SIGTERM if stopped else signal.SIGINT)
     print(report.card(result))
-    report.write_outputs(result, args.json, args.gradescope, args.feedback)
-    return 0 if report.passed(result) else 1
+    report.write_outputs(result, args.json, args.gradescope, args.feedback, args.prairielearn)
+    return report.exit_status([result])

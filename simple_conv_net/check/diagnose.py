@@ -1,15 +1,22 @@
 """Why a function fails: causes tested numerically against native PyTorch, each with its evidence.
 
-Every diagnosis is a hypothesis the recorded numbers confirm, never a guess from source text:
+Every diagnosis is a hypothesis the recorded numbers confirm, never a guess from source text, and
+only from calls that ran (the caller passes those alone):
 
+- NaN or huge values in the output for finite inputs: memory never written (the child fills
+  what torch.empty returns with NaN, see runner), whatever else is wrong;
 - a likely mistake (:mod:`.hypotheses`: the kernel flipped, the bias added twice, the windows
-  shifted...) whose native variant matches the candidate's output by compare's rule;
+  shifted, taken at stride 1 into a smaller output...) whose native variant matches the
+  candidate's output by compare's rule, on the entries it wrote; where no single one does, two
+  at once (real bugs come in pairs);
 - where the output is wrong: only at some filters, samples, rows or columns (only the first
   filter computed, the last column never written), with the values found there;
-- samples mixed up: each output sample matches native's result for another input sample;
-- the batch size hard-coded: right at one batch size and wrong at the others;
+- samples mixed up: each output sample matches native's result for another input sample (once
+  two batch sizes have run);
+- the batch size hard-coded: right at one batch size and wrong at others of the same shapes
+  (two batch sizes that ran, at least);
 - arguments changed in place, two calls on the same input that differ (uninitialised memory),
-  the dtype or device changed;
+  the dtype or device changed; a parameter the output does not depend on at all (never used);
 - the autograd graph cut (the output does not require grad, is a new leaf, or one input gets no
   gradient), an error in backward, a wrong gradient (with its own hypotheses); at kinks (ReLU at
   exactly 0, a max-pool window with tied maxima) a gradient that differs from PyTorch's only there
@@ -25,9 +32,12 @@ import torch
 
 from ..compare import compare
 from . import scratch
-from .hypotheses import hypotheses
+from .forms import native_call
+from .hypotheses import hypotheses, pairs
 from .kinks import kink_note
 from .text import at, error_text, evidence, first_line, number, where
+
+HUGE = 1e6     # an output entry this many times larger than any of native's is no computed value
 
 AXES = {"conv2d": ("sample", "filter", "row", "column"), "max_pool2d": ("sample", "channel", "row", "column"),
         "linear": ("sample", "output"), "flatten": ("sample", "feature"), "relu": ("sample", "unit"),
@@ -42,30 +52,62 @@ def _inputs64(call) -> dict:
             for k, v in call.inputs.items()}
 
 
-def matching_hypotheses(s, only: set | None = None) -> list[str]:
-    """The mistakes whose native variant matches the candidate's output (among ``only``, their texts, if given)."""
-    found = []
+def unwritten(s) -> torch.Tensor | None:
+    """The entries of the output that hold NaN, infinities or huge values though every input is finite (None when
+    there are none, or the inputs are not finite themselves)."""
+    if s.output is None or not s.output.is_floating_point() or s.output.shape != s.truth.exact.output.shape:
+        return None
+    if not all(t.isfinite().all() for t in s.call.inputs.values() if t is not None and t.is_floating_point()):
+        return None
+    scale = s.truth.exact.output.abs().max().item() or 1.0
+    insane = ~s.output.isfinite() | (s.output.double().abs() > HUGE * scale)
+    return insane if insane.any() else None
+
+
+def _compared(hypothesis, s, inputs: dict, insane) -> str | None:
+    """The finding if ``hypothesis``'s output matches the candidate's (where it wrote something, when ``insane``
+    marks entries it did not), else None."""
+    try:
+        predicted = hypothesis.predict(dict(inputs), dict(s.call.options))
+    except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError):
+        return None
+    if predicted is None:
+        return None
+    candidate, keep = s.output, None if insane is None else ~insane
+    if hypothesis.interior:
+        if predicted.dim() != 4 or predicted.shape != candidate.shape or min(predicted.shape[2:]) < 3:
+            return None
+        predicted, candidate = predicted[..., 1:-1, 1:-1], candidate[..., 1:-1, 1:-1]
+        keep = None if keep is None else keep[..., 1:-1, 1:-1]
+    result = compare(predicted, candidate, dtype=s.truth.dtype)
+    if not result.passed and keep is not None:     # the same on the entries it wrote
+        if predicted.shape != candidate.shape or keep.sum() < keep.numel() / 2:
+            return None
+        result = compare(predicted[keep], candidate[keep], dtype=s.truth.dtype)
+    else:
+        keep = None
+    if not result.passed:
+        return None
+    where = " on the interior (the border reads past the input's edge)" if hypothesis.interior else ""
+    where += " on the entries it wrote" if keep is not None else ""
+    written = s.comparison.problem or (f"{number(s.comparison.max_rel)} off" if s.output.isfinite().all()
+                                       else "off, with entries that are not finite")
+    return (f"{hypothesis.text}: the output matches native with that change{where} (max rel error "
+            f"{number(result.max_rel)}); as written it is {written}{evidence(s.comparison)}")
+
+
+def matching_hypotheses(s, only: set | None = None, combined: bool = False) -> list[str]:
+    """The mistakes whose native variant matches the candidate's output: every single one (those named in
+    ``only``, by their text, if given), and with ``combined`` two at once where no single one does."""
     inputs = _inputs64(s.call)
-    for hypothesis in hypotheses(s.call.op, inputs, s.call.options):
-        if only is not None and hypothesis.text.split(":")[0] not in only:
-            continue
-        try:
-            predicted = hypothesis.predict(dict(inputs), dict(s.call.options))
-        except (RuntimeError, ValueError, IndexError, TypeError):
-            continue
-        if predicted is None:
-            continue
-        candidate = s.output
-        if hypothesis.interior:
-            if predicted.dim() != 4 or predicted.shape != candidate.shape or min(predicted.shape[2:]) < 3:
-                continue
-            predicted, candidate = predicted[..., 1:-1, 1:-1], candidate[..., 1:-1, 1:-1]
-        result = compare(predicted, candidate, dtype=s.truth.dtype)
-        if result.passed:
-            where = " on the interior (the border reads past the input's edge)" if hypothesis.interior else ""
-            written = s.comparison.problem or f"{number(s.comparison.max_rel)} off"
-            found.append(f"{hypothesis.text}: the output matches native with that change{where} (max rel error "
-                         f"{number(result.max_rel)}); as written it is {written}{evidence(s.comparison)}")
+    insane = unwritten(s)
+    singles = hypotheses(s.call.op, inputs, s.call.options)
+    tried = [h for h in singles if not h.pair_only]
+    if only is not None:
+        tried = [h for h in tried + pairs(singles) if h.text in only]
+    found = [text for h in tried if (text := _compared(h, s, inputs, insane))]
+    if not found and combined:
+        found = [text for h in pairs(singles) if (text := _compared(h, s, inputs, insane))][:1]
     return found
 
 
@@ -153,15 +195,17 @@ def worst_entries(s, count: int = 3) -> str:
     return "; ".join(shown)
 
 
-def value_diagnoses(s, known: set = frozenset(), search: bool = True) -> list[str]:
+def value_diagnoses(s, known: set = frozenset(), search: bool = True, combined: bool = False,
+                    mixing: bool = True) -> list[str]:
     """Why one call's output is wrong: the mistakes in ``known`` (found on other calls) first, then (if
-    ``search``) every hypothesis, then where and how the entries are wrong."""
-    found = (known and matching_hypotheses(s, known)) or (search and matching_hypotheses(s))
+    ``search``) every hypothesis (and with ``combined`` two at once), then where and how the entries are wrong
+    (samples mixed up only if ``mixing``: two batch sizes ran)."""
+    found = (known and matching_hypotheses(s, known)) or (search and matching_hypotheses(s, combined=combined))
     if found:
         return found
     if s.output.shape != s.truth.exact.output.shape:
         return []   # the batch-size and shape checks speak for it
-    for explain in (mixed_samples, locus):
+    for explain in (mixed_samples, locus) if mixing else (locus,):
         text = explain(s)
         if text:
             return [text]
@@ -204,18 +248,28 @@ def twin_difference(seen, twin) -> tuple[int, tuple] | None:
     return difference(twin.output, seen.output)
 
 
-def batch_size(seen) -> str | None:
-    """Right at some batch sizes and wrong at others, or always the same number of output samples."""
-    by_n = {}
+def batch_sizes(seen) -> dict:
+    """family -> batch size -> [(call, right)] of the plain calls that returned (or raised), by shapes."""
+    found = {}
     for s in seen:
-        if s.call.grad or s.call.op not in AXES or s.call.case not in ("random", "negative", "mnist", "ties", "zeros",
-                                                                         "table"):
+        if s.call.grad or s.record is None or s.call.op not in AXES or \
+                s.call.case not in ("random", "negative", "mnist", "ties", "zeros", "table"):
             continue
         x = s.call.inputs.get("input")
         if x is None or x.dim() < 2:
             continue
         ok = not s.problem() and s.comparison.passed
-        by_n.setdefault(x.shape[0], []).append((s, ok))
+        found.setdefault(s.call.family, {}).setdefault(s.call.n, []).append((s, ok))
+    return found
+
+
+def batch_size(seen) -> str | None:
+    """Right at some batch sizes and wrong at others of the same shapes, or always the same number of output
+    samples; None unless two batch sizes of one family ran."""
+    return next(filter(None, (_batch_size(by_n) for by_n in batch_sizes(seen).values() if len(by_n) >= 2)), None)
+
+
+def _batch_size(by_n: dict) -> str | None:
     right = sorted(n for n, results in by_n.items() if all(ok for _, ok in results))
     wrong = {n: next(s for s, ok in results if not ok) for n, results in by_n.items() if n not in right}
     if not wrong or len(by_n) < 2 or not all(s.problem() or s.output.shape != s.truth.exact.output.shape
@@ -308,12 +362,31 @@ def gradient_findings(seen) -> list[str]:
                          f"the forward pass works, differentiating it does not")
         elif (s.record.get("backward") or {}).get("ran"):
             missing = [name for name, grad in s.record["grads"].items() if grad is None]
-            if missing:
-                found.append(f"autograd graph cut for {', '.join(repr(m) for m in missing)}: no gradient reaches "
-                             f"{'it' if len(missing) == 1 else 'them'} (its .data, .detach() or a copy is used?), "
+            unused = [name for name in missing if never_used(s, name)]
+            found += [f"'{name}' is never used: the output does not depend on it at all (it is the same with "
+                      f"'{name}' left out), so no gradient reaches it" + (" (the bias is missing, see above)"
+                                                                           if name == "bias" else "")
+                      for name in unused]
+            cut = [name for name in missing if name not in unused]
+            if cut:
+                found.append(f"autograd graph cut for {', '.join(repr(m) for m in cut)}: no gradient reaches "
+                             f"{'it' if len(cut) == 1 else 'them'} though the output depends on "
+                             f"{'it' if len(cut) == 1 else 'them'} (its .data, .detach() or a copy is used?), "
                              f"while the other inputs get theirs")
             found += wrong_gradients(s)
     return _merged(found)
+
+
+def never_used(s, name: str) -> bool:
+    """Whether the call's output is native's with input ``name`` left out (None, or zeros where it is required):
+    the output does not depend on it."""
+    inputs = _inputs64(s.call)
+    inputs[name] = None if name == "bias" else torch.zeros_like(inputs[name])
+    try:
+        predicted = native_call(s.call.op, inputs, s.call.options)
+    except (RuntimeError, ValueError, TypeError):
+        return False
+    return compare(predicted, s.output, dtype=s.truth.dtype).passed
 
 
 def _merged(found: list[str]) -> list[str]:
@@ -355,20 +428,60 @@ def import_error_text(error: dict) -> str:
 def native_ops(function, seen) -> list[str]:
     """The native ops a function ran that it is meant to compute itself (see :mod:`.scratch`)."""
     found = []
-    for rule in scratch.RULES.get(function.op, ()):
+    for rule in scratch.rules(function):
         names = scratch.native_names(rule, seen)
         if names:
             found.append(scratch.finding(rule, names))
     return found
 
 
-def diagnoses(function, seen, outcome: str, reason: str | None, records: dict) -> list[str]:
-    """Every finding for one function, most telling first, without repeats."""
-    found = []
-    if outcome in ("timeout", "crashed"):
-        found.append(f"{outcome}: {reason}")
-    if "import" in records:
-        return found + [import_error_text(records["import"]["error"])]
+def overflows(s) -> bool:
+    """Whether a likely mistake gives the candidate's non-finite values itself (an overflow, not memory never
+    written): a hypothesis whose prediction is not finite and matches the whole output."""
+    inputs = _inputs64(s.call)
+    for hypothesis in hypotheses(s.call.op, inputs, s.call.options):
+        try:
+            predicted = hypothesis.predict(dict(inputs), dict(s.call.options))
+        except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError):
+            continue
+        if predicted is not None and not predicted.isfinite().all() and _compared(hypothesis, s, inputs, None):
+            return True
+    return False
+
+
+def uninitialised(seen) -> list[str]:
+    """NaN or huge values in an output for finite inputs: memory it never wrote, whatever else is wrong (unless
+    a likely mistake computes them: an overflow)."""
+    for s in seen:
+        if s.problem() or s.call.grad:
+            continue
+        insane = unwritten(s)
+        if insane is not None and not overflows(s):
+            position = tuple(int(i) for i in insane.nonzero()[0])
+            return [f"the output holds {int(insane.sum())} NaN or huge values for finite inputs (first {at(position)}: "
+                    f"{number(s.output[position].item())}, at {s.call.label}): memory it never wrote, as torch.empty "
+                    f"leaves it (the checker fills new memory with NaN), so some entries are never assigned"]
+    return []
+
+
+def _stopped(seen, result) -> list[str]:
+    """Why a function's calls ended early: its first call did not return, or the process crashed in one."""
+    if result.ended == "timeout":
+        printed = [line.strip() for line in result.output.splitlines() if line.strip()]
+        last = f"; the last line it printed: {printed[-1][:200]!r}" if printed else "; it printed nothing"
+        return [f"timeout: {result.reason}; nothing it did was judged{last}"]
+    if result.ended == "crashed":
+        crashed = next((s.call.label for s in seen if s.fate.state == "crashed"), None)
+        return [f"crashed{f' at {crashed}' if crashed else ''}: {result.reason}"]
+    return []
+
+
+def diagnoses(function, seen, result) -> list[str]:
+    """Every finding for one function from the calls that ran (``seen``) and how its schedule ended (``result``),
+    most telling first, without repeats."""
+    found = _stopped(seen, result)
+    if result.import_error is not None:
+        return found + [import_error_text(result.import_error)]
     returned = [s for s in seen if s.record is not None and not s.error]
     if returned and all(s.info.get("type") == "NoneType" for s in returned):
         found.append("returns None: the body is still `pass`, or it computes a result without returning it")
@@ -380,12 +493,15 @@ def diagnoses(function, seen, outcome: str, reason: str | None, records: dict) -
     found += [f"{key} (at {', '.join(labels[:4])}{' ...' if len(labels) > 4 else ''})" for key, labels in errors.items()]
     found += filter(None, [batch_size(seen)])
     found += dtype_device(seen)
+    found += uninitialised(seen)
     explained = {}
     wrong = [s for s in seen if not (s.call.grad or s.call.case in ("repeat", "speed") or s.problem()
                                      or s.comparison.passed)]
-    # The cheapest calls first, every hypothesis on the first two; the others try what those found.
+    mixing = len({n for by_n in batch_sizes(seen).values() for n in by_n}) >= 2
+    # The cheapest calls first, every hypothesis on the first two (pairs of them on the first); the others try
+    # what those found.
     for rank, s in enumerate(sorted(wrong, key=lambda s: s.output.numel())):
-        for text in value_diagnoses(s, set(explained), search=rank < 2):
+        for text in value_diagnoses(s, set(explained), search=rank < 2, combined=rank == 0, mixing=mixing):
             explained.setdefault(text.split(":")[0], (text, []))[1].append(s.call.label)
     found += [f"{text} [{', '.join(labels[:4])}{' ...' if len(labels) > 4 else ''}]"
               for text, labels in explained.values()]

@@ -74,11 +74,12 @@ class Function(NamedTuple):
     parameters: tuple[str, ...]   # the form's own argument list (handout) or the leading ones (functional)
     scalar: bool = False          # Python loops expected: small batches, forward only
     graded: bool = True           # False: reported, never part of a rubric's default items
+    homework: bool = False        # the handout's: its rules apply (im2col by hand, see scratch)
 
 
 HANDOUT = {f.name: f for f in (
-    Function("diff_mse", "diff_mse", ("x", "y")),
-    *(Function(f"{base}_{kind}", op, parameters, scalar=kind == "scalar")
+    Function("diff_mse", "diff_mse", ("x", "y"), homework=True),
+    *(Function(f"{base}_{kind}", op, parameters, scalar=kind == "scalar", homework=True)
       for kind in ("scalar", "vector")
       for base, op, parameters in (
           ("conv2d", "conv2d", ("x_in", "conv_weight", "conv_bias", "device")),
@@ -86,8 +87,8 @@ HANDOUT = {f.name: f for f in (
           ("relu", "relu", ("a", "device")),
           ("reshape", "flatten", ("a", "device")),
           ("fc_layer", "linear", ("a", "weight", "bias", "device")))),
-    Function("im2col", "im2col", ("X", "kernel_size", "device"), graded=False),
-    Function("conv_weight2rows", "conv_weight2rows", ("conv_weight",), graded=False),
+    Function("im2col", "im2col", ("X", "kernel_size", "device"), graded=False, homework=True),
+    Function("conv_weight2rows", "conv_weight2rows", ("conv_weight",), graded=False, homework=True),
 )}
 
 FUNCTIONAL = {f.name: f for f in (

@@ -8,6 +8,7 @@ the inputs' dtype is there for compare's tolerance (its own rounding error).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -58,3 +59,20 @@ def truth_of(call: Call) -> Truth:
     dtype = floating[0].dtype if floating else torch.float64
     exact = run_native(call, torch.float64)
     return Truth(exact, None if dtype == torch.float64 else run_native(call))
+
+
+_NATIVE_SECONDS = {}
+
+
+def native_seconds(call: Call, repeats: int = 3) -> float:
+    """Native PyTorch's seconds for the call (forward, and backward if it differentiates), the least of a few runs,
+    in this process: the reference of a candidate's time when its timed call did not run. Cached per family."""
+    key = (call.family, call.n)
+    if key not in _NATIVE_SECONDS:
+        found = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run_native(call)
+            found.append(time.perf_counter() - start)
+        _NATIVE_SECONDS[key] = min(found)
+    return _NATIVE_SECONDS[key]

@@ -1,19 +1,32 @@
-"""The calls the checker makes of each function, planned so one child run records all the analysis needs.
+"""The calls the checker makes of each function, in the order the schedule may run them.
 
-Handout form, at the homework's shapes (conv 1->20 5x5 on [N, 1, 28, 28]; pool 2x2/2 on
-[N, 20, 24, 24]; reshape [N, 20, 12, 12]; fc 2880->500 and 500->10; relu on [N, 500]):
+Every call has a stage (:data:`schedule.STAGES`), and a form lists a function's calls stage by
+stage: what establishes correctness cheaply first, then the graded shapes, more batch sizes,
+gradients, timing. The schedule runs what fits the function's time budget, in that order
+(:mod:`.schedule`); :func:`finish` gives every call what the schedule estimates from (its
+family, batch size, work) and marks the two calls whose torch ops are recorded.
 
-- vector functions: random inputs at every ``batch_sizes`` (1, 4, 64), real MNIST images passed
-  through native layers up to this one, negative inputs, ties (pool) or exact zeros (relu), the
-  same call twice; with inputs that require grad: random and ties/zeros at the small batch and
-  MNIST at the large one, timed against native (forward + backward) ``speed_repeats`` times;
-- scalar functions (maybe Python loops): forward only, at ``scalar_batch_sizes`` (1, 2), the
-  fully connected ones mostly at 500->10, MNIST at the smallest batch timed once.
+Handout form. Its functions take their sizes from their arguments, so each is first called on
+small shapes with the homework's options (conv 2->3 5x5 on [N, 2, 9, 9], pool 2x2/2 on
+[N, 3, 8, 8], reshape [N, 3, 4, 4], fc 12->5, relu on [N, 12]: well under a second even in
+Python loops): random, negative and ties (pool) or exact zeros (relu) inputs, the same call
+twice. Then the homework's shapes (conv 1->20 5x5 on [N, 1, 28, 28]; pool on [N, 20, 24, 24];
+reshape [N, 20, 12, 12]; fc 2880->500 and 500->10; relu on [N, 500]), which decide the verdict:
+the same cases, then real MNIST images passed through the native layers up to this one, at the
+detailed batch (``Settings.detail``: 4 for vector functions, 2 for scalar ones), then the other
+batch sizes (``batch_sizes`` 1, 4, 64; ``scalar_batch_sizes`` 1, 2); then, with inputs that
+require grad, the small shapes and the homework's; then (vector functions) MNIST at the largest
+batch timed against native, forward + backward, ``speed_repeats`` times. Scalar functions
+(maybe Python loops) are forward passes (task 1): their one gradient call, on small shapes, is
+for a note, and their MNIST calls are timed once. A small call names its ``mirror``, the call
+of the same case at the homework's shapes: a function wrong on the small shapes but right on
+the homework's hard-codes the homework's sizes (see analysis).
 
 Functional form: a table of shapes, strides and paddings like the parity suite's, each case
-once plain and once with grad, one case in float64, one repeated; and MNIST at SimpleConvNet's
-shapes for timing. Inputs come from one seeded generator, weights from native SimpleConvNet
-built with the seed, so every run of the checker asks the same questions.
+once plain and once with grad, one case in float64, one repeated; then SimpleConvNet's shapes,
+random at the detailed batch and MNIST at the largest, timed. Inputs come from one seeded
+generator, weights from native SimpleConvNet built with the seed, so every run of the checker
+asks the same questions.
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ import torch
 from .. import data
 from ..model import SimpleConvNet
 from .forms import OPS, Function, native_call
+from .text import pair
 
 
 @dataclass(frozen=True)
@@ -39,10 +53,14 @@ class Settings:
     train_steps: int = 200
     test_samples: int = 1000
 
+    @staticmethod
+    def detail(sizes: tuple) -> int:
+        """The batch of the detailed checks: the smallest above 1 (several samples, so mixing them up shows)."""
+        return min([n for n in sizes if n > 1] or sizes)
+
     @property
     def small(self) -> int:
-        """The batch of the detailed checks: the smallest above 1 (several samples, so mixing them up shows)."""
-        return min([n for n in self.batch_sizes if n > 1] or self.batch_sizes)
+        return self.detail(self.batch_sizes)
 
     @property
     def large(self) -> int:
@@ -69,6 +87,16 @@ class Call:
     layer: str | None = None        # the SimpleConvNet layer this call's timing stands for
     device: str = "cpu"             # where the candidate gets the inputs
     watch: bool = False             # record the torch functions and ATen operators it runs (see watch)
+    stage: str = "graded"           # its priority: one of schedule.STAGES
+    shapes: str = "graded"          # "small": shapes the checker chose to test cheaply; "graded": the form's own
+    mirror: str | None = None       # a small call: the label of its case at the graded shapes (see analysis)
+    # What the schedule estimates from (see finish): calls of one family differ only in the batch size n.
+    family: str = ""
+    forward_family: str | None = None   # a call with grad: the family of the same call without
+    n: int = 1
+    work: float = 0.0               # multiply-adds of the op on these inputs
+    entries: float = 0.0            # entries of its output
+    size_text: str = ""             # the shapes in words: [20, 24, 24] or 2880->500
 
     def request(self) -> dict:
         """What the child needs (runner.run_call), as plain data."""
@@ -93,6 +121,46 @@ def watch(calls: list[Call]) -> list[Call]:
     return [replace(call, watch=True) if index in firsts.values() else call for index, call in enumerate(calls)]
 
 
+def _window(op: str, inputs: dict, options: dict) -> int:
+    """Multiply-adds of one output entry."""
+    if op == "conv2d":
+        return inputs["weight"][0].numel()
+    if op == "linear":
+        return inputs["weight"].shape[-1]
+    if op == "max_pool2d":
+        kernel = pair(options["kernel_size"])
+        return kernel[0] * kernel[1]
+    return 1
+
+
+def sized(call: Call) -> Call:
+    """The call with what the schedule estimates from: its family (op, shapes after the batch dimension,
+    options, grad), batch size, work and entries (from native's output shape, computed on meta tensors)."""
+    x = next((t for t in call.inputs.values() if t is not None), None)
+    n = x.shape[0] if x is not None and x.dim() >= 2 else 1
+    shapes = [None if t is None else list(t.shape[1:] if name == "input" and t.dim() >= 2 else t.shape)
+              for name, t in call.inputs.items()]
+    base = f"{call.op} {shapes} {sorted(call.options.items(), key=str)} {call.device}"
+    meta = {k: None if v is None else v.to("meta") for k, v in call.inputs.items()}
+    try:
+        with torch.no_grad():
+            entries = native_call(call.op, meta, call.options).numel()
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):
+        entries = x.numel() if x is not None else 1
+    if call.op == "linear":
+        size = f"{call.inputs['weight'].shape[-1]}->{call.inputs['weight'].shape[0]}"
+    else:
+        size = str(shapes[0]) if shapes and shapes[0] is not None else ""
+    return replace(call, family=base + (" grad" if call.grad else ""), forward_family=base if call.grad else None,
+                   n=n, work=float(entries * _window(call.op, call.inputs, call.options)), entries=float(entries),
+                   size_text=size)
+
+
+def finish(calls: list[Call]) -> list[Call]:
+    """The calls as the schedule takes them: sized, two of them watched."""
+    return watch([sized(call) for call in calls])
+
+
 # ----------------------------------------------------------------------------- shared material
 
 
@@ -102,8 +170,9 @@ class Material:
 
     weights: dict                   # conv, fc1, fc2 -> (weight, bias)
     mnist: dict | None              # layer input name -> tensor [large, ...], plus "labels"
-    note: str | None = None         # why there is no MNIST
+    note: str | None = None         # why there is no MNIST, and every place the checker looked
     state: dict = field(default_factory=dict)   # the native net's state_dict (training starts from it)
+    missing: str | None = None      # why there is no MNIST in one line, with what to do
 
 
 def material(settings: Settings) -> Material:
@@ -115,13 +184,27 @@ def material(settings: Settings) -> Material:
     try:
         images, labels = data.load_mnist("test", settings.data_dir)
     except (data.MNISTNotFoundError, data.MNISTFormatError) as error:
-        return Material(weights, None, f"no MNIST, so no checks on real images and no training: {error}", state)
+        advice = mnist_advice(error, settings.data_dir)
+        places = "; ".join(" ".join(line.split()) for line in str(error).splitlines() if line.startswith("  "))
+        return Material(weights, None, f"no MNIST, so no checks on real images and no training: {advice}"
+                                       + (f"; looked in {places}" if places else ""), state, missing=advice)
     images, labels = images[:settings.large], labels[:settings.large]
     with torch.no_grad():
         _, z = net(images, return_intermediates=True)
     mnist = {"conv": images, "pool": z["conv"], "reshape": z["pool"], "fc1": z["reshape"], "relu": z["fc1"],
              "fc2": z["relu"], "output": z["fc2"], "loss": z["output"], "labels": labels}
     return Material(weights, {k: v.detach().clone() for k, v in mnist.items()}, state=state)
+
+
+def mnist_advice(error: Exception, data_dir) -> str:
+    """Missing or broken MNIST files in one line (data's full message, every place it looked, is in the report's
+    notes), with the checker's own advice: it has no --download of its own."""
+    where, how = data.given_data_dir(data_dir)
+    looked = f"in {where} ({how})" if where else "in the default locations"
+    what = "not found" if isinstance(error, data.MNISTNotFoundError) else \
+        f"unreadable ({str(error).splitlines()[0][:200]})"
+    return (f"MNIST files {what} {looked}: point --data-dir (or $SIMPLE_CONV_NET_DATA) at the folder holding the four "
+            f"MNIST files (`python train.py --download --data-dir DIR` fetches them)")
 
 
 class Draw:
@@ -188,52 +271,83 @@ LAYERS = {
 }
 
 
+# Small shapes of each op, with the homework's options: (input after N, weight or None).
+SMALL = {
+    "conv2d": ((2, 9, 9), (3, 2, 5, 5)),
+    "max_pool2d": ((3, 8, 8), None),
+    "flatten": ((3, 4, 4), None),
+    "linear": ((12,), (5, 12)),
+    "relu": ((12,), None),
+}
+
+
+def _inputs(x: torch.Tensor, weights: tuple | None) -> dict:
+    inputs = {"input": x}
+    if weights:
+        inputs["weight"], inputs["bias"] = (t.clone() for t in weights)
+    return inputs
+
+
 def _layer_call(layer: str, case: str, n: int, stuff: Material, draw: Draw, with_device: bool) -> Call:
     """A call of one SimpleConvNet layer's function on ``n`` inputs of ``case`` (see Draw.variant, or mnist)."""
     op, shape, options, weights = LAYERS[layer]
-    if case == "mnist":
-        x = stuff.mnist[layer][:n].clone()
-    else:
-        x = draw.variant(case, n, *shape)
-    inputs = {"input": x}
-    if weights:
-        inputs["weight"], inputs["bias"] = (t.clone() for t in stuff.weights[weights])
+    x = stuff.mnist[layer][:n].clone() if case == "mnist" else draw.variant(case, n, *shape)
+    inputs = _inputs(x, weights and stuff.weights[weights])
     suffix = f" ({shape[0]}->{stuff.weights[weights][0].shape[0]})" if op == "linear" else ""
     args = tuple(ref(name) for name in inputs) + (("cpu",) if with_device else ())
     return Call(f"{case} N={n}{suffix}", case, op, inputs, dict(options), args, layer=layer)
 
 
+def _small_call(op: str, case: str, n: int, draw: Draw, with_device: bool) -> Call:
+    """A call of one of the homework's layer functions on small shapes (SMALL), at the homework's options."""
+    shape, weight = SMALL[op]
+    options = next(options for layer_op, _, options, _ in LAYERS.values() if layer_op == op)
+    weights = weight and (draw.normal(*weight), draw.normal(weight[0]))
+    inputs = _inputs(draw.variant(case, n, *shape), weights)
+    args = tuple(ref(name) for name in inputs) + (("cpu",) if with_device else ())
+    return Call(f"small {case} N={n}", case, op, inputs, dict(options), args, stage="small", shapes="small")
+
+
 def handout_calls(function: Function, settings: Settings, stuff: Material, with_device: bool = True) -> list[Call]:
-    """The calls for one of the homework's five layer functions (see the module doc)."""
+    """The calls for one of the homework's five layer functions, stage by stage (see the module doc)."""
     draw = Draw(settings.seed)
     layers = MNIST_LAYERS[function.op]
-    main, last = layers[0], layers[-1]       # fc: 2880->500 and 500->10
-    kink = {"max_pool2d": "ties", "relu": "zeros"}.get(function.op)
     sizes = settings.scalar_batch_sizes if function.scalar else settings.batch_sizes
-    small = min(sizes) if function.scalar else settings.small
-    cheap = last if function.scalar else main   # Python loops do most of their work at 500->10
-
-    def make(layer, case, n, **changes):
-        return replace(_layer_call(layer, case, n, stuff, draw, with_device), **changes)
-
-    calls = [make(cheap, "random", n) for n in sizes]
-    if last != main:
-        calls.append(make(main if function.scalar else last, "random", small))
-    twin = calls[sizes.index(small)]
-    at_kink = [make(main, kink, small)] if kink else []
-    calls += [make(cheap, "negative", small), _repeat(twin), *at_kink, *_on_cuda([twin])]
-    n = small if function.scalar else settings.large
+    n, least, large = settings.detail(sizes), min(sizes), max(sizes)
+    first = layers[-1] if function.scalar else layers[0]     # fc: Python loops do most of their work at 2880->500
+    others = [layer for layer in layers if layer != first]
+    kink = {"max_pool2d": "ties", "relu": "zeros"}.get(function.op)
+    cases = ["random", "negative", *([kink] if kink else [])]
     source = "random" if stuff.mnist is None else "mnist"   # timed on real images where there are some
-    bases = [make(layer, source, n) for layer in layers]
-    if source == "mnist":
-        calls += [replace(c, timed=function.scalar) for c in bases]
+
+    def make(layer, case, size, stage, **changes):
+        return replace(_layer_call(layer, case, size, stuff, draw, with_device), stage=stage, **changes)
+
+    small = [_small_call(function.op, case, n, draw, with_device) for case in cases]
+    graded = [make(first, case, n, "graded") for case in cases]
+    for call, twin in zip(small, graded):
+        call.mirror = twin.label
+    repeats = [_repeat(small[0]), _repeat(graded[0])]
+    repeats[0].mirror = repeats[1].label
+    timed = function.scalar and source == "mnist"
+    calls = [*small, repeats[0], *graded, repeats[1]]
+    calls += [make(layer, "mnist", n if layer == first or not function.scalar else least, "graded", timed=timed)
+              for layer in layers] if source == "mnist" else []
+    calls += [make(first, "random", size, "sizes") for size in sizes if size != n]
+    calls += [make(layer, "random", n, "sizes") for layer in others]
+    calls += [make(first, "mnist", large, "sizes") for _ in [source] if source == "mnist" and not function.scalar]
+    calls += [replace(call, stage="sizes") for call in _on_cuda([graded[0]])]
+    grads = [_with_grad(small[0], draw)] + ([] if function.scalar else [_with_grad(c, draw) for c in graded
+                                                                         if c.case != "negative"])
+    grads[0].mirror = None if function.scalar else grads[1].label
+    calls += [replace(call, stage="gradients") for call in grads]
     if not function.scalar:
+        bases = [make(layer, source, large, "timing") for layer in layers]
         calls += [_with_grad(c, draw, f"speed {c.label}", case="speed", repeat=settings.speed_repeats, timed=True)
                   for c in bases]
     elif source == "random":
+        bases = [make(layer, source, least, "timing") for layer in layers]
         calls += [replace(c, label=f"speed {c.label}", case="speed", timed=True) for c in bases]
-    if not function.scalar:
-        calls += [_with_grad(c, draw) for c in (twin, *at_kink)]
     return calls
 
 
@@ -300,7 +414,7 @@ def _native_style(call: Call, defaults: dict) -> Call:
 DEFAULTS = {
     "conv2d": {"stride": 1, "padding": 0},
     "max_pool2d": {"stride": None, "padding": 0},
-    "flatten": {"start_dim": 1, "end_dim": -1},
+    "flatten": {"start_dim": 0, "end_dim": -1},
     "nll_loss": {"reduction": "mean"},
     "batch_norm": {"training": False, "momentum": 0.1, "eps": 1e-5},
     "relu": {}, "linear": {}, "log_softmax": {},
@@ -400,11 +514,11 @@ MNIST_LAYERS = {"conv2d": ("conv",), "max_pool2d": ("pool",), "flatten": ("resha
                 "relu": ("relu",), "log_softmax": ("output",), "nll_loss": ("loss",)}
 
 
-def _simple_net_inputs(op: str, layer: str, stuff: Material, draw: Draw, n: int) -> tuple[dict, dict]:
-    """The input SimpleConvNet's ``layer`` gets (native's, from MNIST images, or random without MNIST), its
-    weights or the labels, and the op's options there."""
-    if stuff.mnist is not None:
-        x, labels = stuff.mnist[layer].clone(), stuff.mnist["labels"].clone()
+def _simple_net_inputs(op: str, layer: str, stuff: Material, draw: Draw, n: int, source: str) -> tuple[dict, dict]:
+    """The input SimpleConvNet's ``layer`` gets (native's, from MNIST images, or random), its weights or the
+    labels, and the op's options there."""
+    if source == "mnist":
+        x, labels = stuff.mnist[layer][:n].clone(), stuff.mnist["labels"][:n].clone()
     else:
         x = draw.normal(n, *(LAYERS[layer][1] if layer in LAYERS else (10,)))
         x = x.log_softmax(1) if layer == "loss" else x
@@ -420,7 +534,8 @@ def _simple_net_inputs(op: str, layer: str, stuff: Material, draw: Draw, n: int)
 
 
 def functional_calls(function: Function, settings: Settings, stuff: Material) -> list[Call]:
-    """The calls for one op of the functional form (see the module doc)."""
+    """The calls for one op of the functional form, stage by stage (see the module doc): the table's cases,
+    the cheapest first."""
     draw = Draw(settings.seed)
     op, defaults = function.op, DEFAULTS[function.op]
     plain = []
@@ -428,17 +543,24 @@ def functional_calls(function: Function, settings: Settings, stuff: Material) ->
         updates = ("running_mean", "running_var") if op == "batch_norm" and options["training"] and \
             inputs["running_mean"] is not None else ()
         plain.append(_native_style(Call(label, "table", op, inputs, options, updates=updates), defaults))
+    plain.sort(key=lambda call: sum(t.numel() for t in call.inputs.values() if t is not None))
     first = plain[0]
     double = {k: v.double() if v is not None and v.is_floating_point() else v for k, v in first.inputs.items()}
-    plain += [replace(first, label=f"float64 {first.label}", case="float64", inputs=double), _repeat(first),
-              *_on_cuda([first])]
-    calls = plain + [_with_grad(c, draw) for c in plain if c.case != "repeat" and OPS[op].differentiable]
+    plain += [replace(first, label=f"float64 {first.label}", case="float64", inputs=double), _repeat(first)]
     source = "random" if stuff.mnist is None else "mnist"
-    for layer in MNIST_LAYERS.get(op, ()):
-        inputs, options = _simple_net_inputs(op, layer, stuff, draw, settings.large)
-        base = _native_style(Call(f"{source} {layer} N={settings.large}", source, op, inputs, options, layer=layer),
-                             defaults)
-        calls += [base] if source == "mnist" else []
-        calls.append(_with_grad(base, draw, f"speed {base.label}", case="speed", repeat=settings.speed_repeats,
-                                timed=True))
+
+    def simple_net(layer, case, n, stage):
+        inputs, options = _simple_net_inputs(op, layer, stuff, draw, n, case)
+        return replace(_native_style(Call(f"{case} {layer} N={n}", case, op, inputs, options, layer=layer), defaults),
+                       stage=stage)
+
+    layers = MNIST_LAYERS.get(op, ())
+    calls = plain + [simple_net(layer, "random", settings.small, "graded") for layer in layers]
+    calls += [replace(call, stage="sizes") for call in _on_cuda([first])]
+    calls += [simple_net(layer, "mnist", settings.large, "sizes") for layer in layers if source == "mnist"]
+    if OPS[op].differentiable:
+        calls += [replace(_with_grad(c, draw), stage="gradients") for c in plain if c.case != "repeat"]
+    calls += [_with_grad(simple_net(layer, source, settings.large, "timing"), draw,
+                         f"speed {source} {layer} N={settings.large}", case="speed", repeat=settings.speed_repeats,
+                         timed=True) for layer in layers]
     return calls

@@ -1,11 +1,16 @@
 """The checker's outputs, all rendered from one report (a JSON-ready dict):
 
 - the report itself (``--json``): {"target", "form", "functions": {NAME: {"status", "checks": [{"name",
-  "passed", "detail"}], "diagnoses", "seconds", ...}}, "score", "max_score", ...}. The keys named in
-  the README are stable; more may be added (notes, signature, output, rubric, epoch, settings);
+  "passed", "detail"}], "diagnoses", "seconds", "not_checked": [{"name", "detail"}], "grading_error",
+  ...}}, "score", "max_score", "grading_errors": [str], "graded": bool, ...}. The keys named in the
+  README are stable; more may be added (notes, signature, output, rubric, epoch, settings). A
+  grading error is a fault that is not the submission's (missing MNIST data, a checker error, a
+  child process that could not start): the rubric items it touches are not graded (see rubric)
+  and the command exits with status 2;
 - a score card for the terminal;
 - a Markdown report for the student (``--feedback``);
-- Gradescope's autograder ``results.json`` (``--gradescope``): the score, and a test per rubric item.
+- Gradescope's autograder ``results.json`` (``--gradescope``) and PrairieLearn's (``--prairielearn``), see
+  :mod:`.platforms`; neither is written with a score for a report that is not graded.
 
 Being pure functions of the dict, they can be written again from a stored report (a batch
 rerun with another rubric rescoring what was graded, see :mod:`.batch`).
@@ -31,6 +36,9 @@ def _power(x: float) -> str:
     return f"{x:g}".replace("e-0", "e-")
 
 
+TIME_RULE = ("Slow code is no fault: each function has a time budget (--timeout seconds) planned from the time of "
+             "its first call, and a call that would not fit, or does not return within its limit, is not checked: it "
+             "counts neither for nor against. Only the calls that ran are judged.")
 RULE = (f"Every function is run on the homework's shapes and compared with native PyTorch computed in float64 on "
         f"the same inputs: a result passes when its largest error, relative to the largest value, is at most "
         f"{_power(TOLERANCE[torch.float64])} in float64; in float32 at most {_power(TOLERANCE[torch.float32])}, or "
@@ -45,10 +53,19 @@ def function_entry(result: FunctionResult) -> dict:
     return entry
 
 
+def grading_errors(report: dict) -> list[str]:
+    """The faults that are not the submission's: the report's own (a submission the checker failed on) and each
+    function's."""
+    return list(dict.fromkeys([*report.get("ungraded", []), *(f"{name}: {entry['grading_error']}" for name, entry in
+                                                              report["functions"].items() if entry.get("grading_error"))]))
+
+
 def rescore(report: dict, rubric: Rubric) -> dict:
-    """The report with its score (and rubric items) from ``rubric``."""
-    scored = score(rubric, report["functions"])
-    return dict(report, score=scored["score"], max_score=scored["max_score"], rubric=scored)
+    """The report with its score (and rubric items) from ``rubric``, and its grading errors."""
+    errors = grading_errors(report)
+    scored = score(rubric, report["functions"], report.get("only"), whole="; ".join(report.get("ungraded", [])) or None)
+    return dict(report, score=scored["score"], max_score=scored["max_score"], rubric=scored, grading_errors=errors,
+                graded=scored["graded"])
 
 
 def passed(report: dict) -> bool:
@@ -57,8 +74,39 @@ def passed(report: dict) -> bool:
     return all(entry["status"] in allowed for entry in report["functions"].values())
 
 
+def exit_status(reports: list[dict]) -> int:
+    """0 when every function of every report passed, 1 when one did not, 2 when a grading error left something
+    ungraded (it is not the submissions' fault: fix it and run again)."""
+    if any(r.get("grading_errors") for r in reports):
+        return 2
+    return 0 if all(passed(r) and (r["functions"] or r.get("only")) for r in reports) else 1
+
+
 def _count(entry: dict) -> str:
     return f"{sum(c['passed'] for c in entry['checks'])}/{len(entry['checks'])}"
+
+
+def score_line(report: dict) -> str:
+    """The score and what it means: the sum of the graded items, the rubric's points, the cap."""
+    rubric = report["rubric"]
+    total, cap, earned = rubric["total_points"], rubric["max_score"], rubric.get("sum", report["score"])
+    parts = []
+    if total > cap:
+        parts.append(f"the items earned {earned:g} of their {total:g} points, {total - cap:g} of them bonus; the score "
+                     f"is capped at {cap:g}")
+    ungraded = [item for item in rubric["items"] if not item.get("graded", True)]
+    if ungraded:
+        parts.append(f"not graded: {', '.join(item['name'] for item in ungraded)} "
+                     f"({sum(item['points'] for item in ungraded):g} points, counted in neither)")
+    return f"score {report['score']:g} / {report['max_score']:g}" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def _not_checked_lines(entry: dict, prefix: str, shown: int) -> list[str]:
+    missing = entry.get("not_checked", [])
+    lines = [f"{prefix}{item['name']}: {item['detail']}" for item in missing[:shown]]
+    if len(missing) > shown:
+        lines.append(f"{prefix}... and {len(missing) - shown} more not checked")
+    return lines
 
 
 def epoch_answer(report: dict) -> str:
@@ -68,14 +116,20 @@ def epoch_answer(report: dict) -> str:
     return "; ".join(parts) if parts else "not estimated (the layer functions were not all timed)"
 
 
+CARD_KEY = ("checks: of every check of the function, how many pass (the rubric counts some kinds only, see its "
+            "items); not run: its calls that did not run for lack of time, counted neither for nor against")
+
+
 def card(report: dict) -> str:
     """The terminal's score card."""
     lines = [f"simple_conv_net.check: {report['target']} ({report['form']} form), {report['seconds']:.0f} s", ""]
-    lines.append(f"{'function':<20}{'status':<10}{'checks':>8}{'seconds':>9}")
+    lines.append(f"{'function':<20}{'status':<12}{'checks':>8}{'not run':>9}{'seconds':>9}")
     for name, entry in report["functions"].items():
-        lines.append(f"{name:<20}{entry['status']:<10}{_count(entry):>8}{entry['seconds']:>9.1f}")
+        skipped = len(entry.get("not_checked", [])) or "-"
+        lines.append(f"{name:<20}{entry['status']:<12}{_count(entry):>8}{skipped:>9}{entry['seconds']:>9.1f}")
+    lines.append(f"({CARD_KEY})")
     for name, entry in report["functions"].items():
-        if entry["status"] in ("pass", "missing") and not entry["notes"]:
+        if entry["status"] in ("pass", "missing") and not entry["notes"] and not entry.get("not_checked"):
             continue
         lines.append("")
         lines.append(f"{name}: {entry['status']}" + (f"   {entry['signature']}" if entry.get("signature") else ""))
@@ -84,16 +138,34 @@ def card(report: dict) -> str:
             lines.append(f"  x {check['name']}: {check['detail']}")
         if len(failing) > FAILING_SHOWN:
             lines.append(f"  x ... and {len(failing) - FAILING_SHOWN} more failing checks")
+        lines += _not_checked_lines(entry, "  ? ", 2)
         lines += [f"  ! {text}" for text in entry["diagnoses"]]
         lines += [f"  - {text}" for text in entry["notes"]]
     lines += ["", f"time per epoch (task 3): {epoch_answer(report)}"]
     lines += [f"note: {text}" for text in report.get("notes", [])]
     rubric = report["rubric"]
     lines += ["", f"rubric {rubric['rubric']}:"]
-    lines += [f"  {item['name']:<40}{item['score']:>7.2f} / {item['points']:g}" for item in rubric["items"]]
-    capped = " (capped)" if sum(i["score"] for i in rubric["items"]) > rubric["max_score"] else ""
-    lines.append(f"score {report['score']:g} / {report['max_score']:g}{capped}")
+    lines += [f"  {item['name']:<40}" + (f"{item['score']:>7.2f} / {item['points']:g}" if item.get("graded", True)
+                                         else f"{'-':>7} / {item['points']:g}   {item['detail']}")
+              for item in rubric["items"]]
+    lines.append(score_line(report))
+    if report.get("grading_errors"):
+        lines += ["", "grading errors (not the submission's fault: the items they touch are not graded; fix them "
+                      "and run again):"] + [f"  {text}" for text in report["grading_errors"]]
     return "\n".join(lines)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: one line, no column separator."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _item_score(item: dict) -> str:
+    return "not graded" if item["score"] is None else f"{item['score']:g}"
 
 
 def _fence(text: str) -> str:
@@ -104,13 +176,17 @@ def feedback(report: dict) -> str:
     """Markdown written for the student."""
     rubric = report["rubric"]
     lines = [f"# Feedback on {report['target']}", "",
-             f"**Score: {report['score']:g} / {report['max_score']:g}** (rubric `{rubric['rubric']}`)", "",
+             f"**{_sentence(score_line(report))}** (rubric `{rubric['rubric']}`)", "",
              "| item | score | points | how |", "|---|---:|---:|---|"]
-    lines += [f"| {item['name']} | {item['score']:g} | {item['points']:g} | {item['detail']} |" for item in
-              rubric["items"]]
-    lines += ["", RULE, ""]
+    lines += [f"| {_cell(item['name'])} | {_item_score(item)} | {item['points']:g} | {_cell(item['detail'])} |"
+              for item in rubric["items"]]
+    if report.get("grading_errors"):
+        lines += ["", "**Not graded**, through no fault of yours (the checker's or the grading machine's; it will "
+                      "be graded again once fixed): " + "; ".join(report["grading_errors"])]
+    lines += ["", RULE, "", TIME_RULE, ""]
     lines += [f"Time per epoch (task 3): {epoch_answer(report)}.", ""]
-    passing = [name for name, entry in report["functions"].items() if entry["status"] == "pass" and not entry["notes"]]
+    passing = [name for name, entry in report["functions"].items()
+               if entry["status"] == "pass" and not entry["notes"] and not entry.get("not_checked")]
     if passing:
         lines += [f"Every check passes for {', '.join(f'`{name}`' for name in passing)}.", ""]
     for name, entry in report["functions"].items():
@@ -126,9 +202,14 @@ def feedback(report: dict) -> str:
             lines.append("")
         failing = [c for c in entry["checks"] if not c["passed"]]
         if failing:
-            lines.append(f"Failing checks ({len(failing)} of {len(entry['checks'])}):")
+            lines.append(f"Failing checks ({len(failing)} of its {len(entry['checks'])} checks, all kinds; the table "
+                         f"above counts the kinds each item grades):")
             lines += [f"- **{c['name']}**: {c['detail']}" for c in failing]
             lines.append("")
+        if entry.get("not_checked"):
+            count = len(entry["not_checked"])
+            lines.append(f"Not checked ({count} call{'s' * (count != 1)}, counted neither for nor against):")
+            lines += _not_checked_lines(entry, "- ", 8) + [""]
         lines += [f"> {text}" for text in entry["notes"]] + ([""] if entry["notes"] else [])
         if entry.get("output", "").strip():
             lines += ["What it printed:", _fence(entry["output"]), ""]
@@ -139,30 +220,20 @@ def feedback(report: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def gradescope(report: dict) -> dict:
-    """Gradescope's autograder results.json: the (capped) score, and a test per rubric item."""
-    tests = []
-    for item in report["rubric"]["items"]:
-        lines = [item["detail"]]
-        for name in item["functions"]:
-            lines += [f"{name}: {text}" for text in report["functions"].get(name, {}).get("diagnoses", [])]
-        tests.append({"name": item["name"], "score": item["score"], "max_score": item["points"],
-                      "status": "passed" if item["score"] >= item["points"] else "failed",
-                      "output": "\n".join(lines)})
-    return {"score": report["score"], "execution_time": round(report["seconds"]),
-            "output": f"Time per epoch (task 3): {epoch_answer(report)}", "tests": tests}
-
-
 def dumps(document: dict) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def write_outputs(result: dict, json_path=None, gradescope_path=None, feedback_path=None) -> None:
-    """The report as JSON, as Gradescope's results.json and as Markdown feedback, each where a path is given
-    (written atomically)."""
+def write_outputs(result: dict, json_path=None, gradescope_path=None, feedback_path=None,
+                  prairielearn_path=None) -> None:
+    """The report as JSON, as Gradescope's and PrairieLearn's results.json and as Markdown feedback, each where a path
+    is given (written atomically). A report that is not graded gets no Gradescope file: it would be a score."""
+    from . import platforms     # it renders with this module's helpers
     if json_path:
         atomic_write_text(json_path, dumps(result))
-    if gradescope_path:
-        atomic_write_text(gradescope_path, dumps(gradescope(result)))
+    if gradescope_path and not platforms.not_graded(result):
+        atomic_write_text(gradescope_path, dumps(platforms.gradescope(result)))
+    if prairielearn_path:
+        atomic_write_text(prairielearn_path, dumps(platforms.prairielearn(result)))
     if feedback_path:
         atomic_write_text(feedback_path, feedback(result))

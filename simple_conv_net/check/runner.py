@@ -23,6 +23,12 @@ is passed on as float64 values (dequantized, or converted: bool, integers, float
 its own dtype kept in the record, so the checker compares its values and fails only its dtype;
 a complex or sparse one is described, not compared.
 
+Memory a candidate never writes is made visible: while an untimed call runs, new tensors from
+torch.empty and its kin (and every op's fresh output) are filled with NaN (integers with their
+largest value), PyTorch's ``fill_uninitialized_memory`` under deterministic algorithms in warn-only
+mode, so an output entry the code never assigns is NaN every time, never whatever the memory held.
+Correct code never reads such memory, so nothing else changes; timed calls run without it.
+
 The recorders (``watch``) see what a call runs, forward and backward: the Python-level torch
 functions (a TorchFunctionMode: torch.nn.functional.conv2d, Tensor.relu, ...) and every ATen
 operator (a TorchDispatchMode: aten::convolution, aten::im2col, ...), for the from-scratch check.
@@ -36,8 +42,10 @@ import contextlib
 import inspect
 import time
 import traceback
+import warnings
 
 import torch
+import torch.utils.deterministic
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -176,6 +184,12 @@ class _Operators(TorchDispatchMode):
         super().__init__()
         self.names = names
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """False: do not wrap __torch_dispatch__ in torch._disable_dynamo, whose first call imports torch._dynamo
+        (seconds, in every child, inside the first watched call's time). Nothing here is compiled."""
+        return False
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.names.add(func._schema.name)          # with its namespace: 'aten::convolution'
         return func(*args, **(kwargs or {}))
@@ -189,6 +203,30 @@ def watching(ops: dict | None):
         return
     with _Functions(ops["functions"]), _Operators(ops["operators"]):
         yield
+
+
+# torch.use_deterministic_algorithms also sets inductor's flag, and importing inductor takes seconds: the switch itself.
+_deterministic = getattr(torch._C, "_set_deterministic_algorithms", None) or torch.use_deterministic_algorithms
+
+
+@contextlib.contextmanager
+def unwritten_as_nan(on: bool = True):
+    """New tensors are filled with NaN (integers with their largest value) while the block runs (see the module
+    doc); nothing changes if not ``on``."""
+    if not on:
+        yield
+        return
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+                torch.utils.deterministic.fill_uninitialized_memory)
+    _deterministic(True, warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = True
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*deterministic", category=UserWarning)
+            yield
+    finally:
+        _deterministic(previous[0], warn_only=previous[1])
+        torch.utils.deterministic.fill_uninitialized_memory = previous[2]
 
 
 def _timed_native(request: dict) -> float:
@@ -208,7 +246,7 @@ def run_call(fn, request: dict) -> dict:
         tensors = _fresh(request)
         start = time.perf_counter()
         try:
-            with watching(ops if repeat == 0 else None):
+            with watching(ops if repeat == 0 else None), unwritten_as_nan(not request["timed"]):
                 output = _call(fn, request, tensors)
                 backward = _backward(output, request["grad_output"]) if request["grad"] else None
         except BaseException as error:  # noqa: BLE001 - candidate code: anything, SystemExit included

@@ -21,10 +21,12 @@ the parent's stdout. Either way the child gets
   checker's modules are imported;
 - a wall-clock limit (here), counted from when the child says it is ready to import the
   submission (Python and torch started; their start-up has its own, generous limit, STARTUP, so
-  a loaded machine does not eat into ``--timeout``), and resource limits it sets on itself
-  before any candidate code runs (child.lower_limits): RLIMIT_DATA for memory (RLIMIT_AS would
-  also count the address space libraries merely reserve: CUDA reserves far more than any
-  limit), RLIMIT_CPU, RLIMIT_FSIZE and no core files; and its own thread counts (child.use_threads);
+  a loaded machine does not eat into its time), with, when the caller gives a pace, a deadline
+  for each call (watched as the child's call records appear; see :func:`run_child`), and
+  resource limits it sets on itself before any candidate code runs (child.lower_limits):
+  RLIMIT_DATA for memory (RLIMIT_AS would also count the address space libraries merely
+  reserve: CUDA reserves far more than any limit), RLIMIT_CPU, RLIMIT_FSIZE and no core files;
+  and its own thread counts (child.use_threads);
 - stdin closed; stdout and stderr on pipes of its own that this process drains as they fill,
   keeping the first and last KEEP bytes of each: a print flood neither blocks the child nor fills
   a disk. A child that closes them is still waited for, until it exits or its time is up.
@@ -128,12 +130,14 @@ class Capture:
 
 @dataclass
 class ChildRun:
-    outcome: str                 # "finished", "timeout" or "crashed"
+    outcome: str                 # "finished", "timeout", "crashed" or "halted" (its pace stopped it between calls)
     reason: str | None
     records: dict = field(default_factory=dict)   # record name -> what the child wrote
     stdout: str = ""
     stderr: str = ""
     seconds: float = 0.0
+    ready_seconds: float | None = None   # when it was ready to import the submission (None: it never was)
+    call_timeout: bool = False           # the timeout was a call's own deadline (its pace), not the child's
 
 
 LIVE: set = set()           # the children running now (see stop_all)
@@ -155,6 +159,10 @@ class Drained:
     stderr: Capture
     timed_out: bool = False     # it was still running when its time was up
     ready: bool = False         # it said it was ready to import the submission
+    ready_at: float | None = None
+    calls_done: int = 0         # the call records in its results folder, counted by a pace
+    call_timeout: bool = False  # stopped at a call's own deadline
+    halted: bool = False        # stopped between calls: its pace said so
 
 
 class _Spawned:
@@ -181,9 +189,38 @@ class _Spawned:
         self.stderr.close()
 
 
-def _drain(process, ready_pipe: int, timeout: float) -> Drained:
+def calls_done(results: Path, known: int) -> int:
+    """How many call records (call-000.pt, call-001.pt, ...) the child has written in a row, from ``known`` on."""
+    while (results / f"call-{known:03d}.pt").exists():
+        known += 1
+    return known
+
+
+class _Paced:
+    """A pace's side of :func:`_drain`: the deadline of the call the child is running, asked of ``pace(done,
+    now)`` when the child is ready and whenever another call record appears (None: stop the child now)."""
+
+    POLL = 0.05   # seconds between looks at the results folder
+
+    def __init__(self, pace, results: Path) -> None:
+        self.pace, self.results, self.deadline = pace, results, float("inf")
+
+    def update(self, drained: Drained, now: float, ready_now: bool = False) -> bool:
+        """Ask the pace again if the child just got ready or wrote another record; False: stop the child."""
+        done = calls_done(self.results, drained.calls_done)
+        if ready_now or done != drained.calls_done:
+            drained.calls_done = done
+            deadline = self.pace(done, now)
+            if deadline is None:
+                drained.halted = True
+                return False
+            self.deadline = deadline
+        return True
+
+
+def _drain(process, ready_pipe: int, timeout: float, paced: _Paced | None = None) -> Drained:
     """Read the child's stdout and stderr, and its ready signal, until it exits (its pipes closed or not) or its
-    time is up: STARTUP to be ready, then ``timeout``."""
+    time is up: STARTUP to be ready, then ``timeout``, and each call's own deadline when ``paced``."""
     drained = Drained(Capture(), Capture())
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ, drained.stdout)
@@ -195,21 +232,32 @@ def _drain(process, ready_pipe: int, timeout: float) -> Drained:
             exited, deadline = True, min(deadline, time.monotonic() + GRACE)
         if exited and not selector.get_map():
             break
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        if paced and drained.ready and not exited and not paced.update(drained, now):
+            break
+        call_deadline = paced.deadline if paced and drained.ready and not exited else float("inf")
+        remaining = min(deadline, call_deadline) - now
         if remaining <= 0:
             drained.timed_out = not exited
+            drained.call_timeout = drained.timed_out and call_deadline < deadline
             break
+        poll = min(remaining, _Paced.POLL if paced else 0.25)
         if not selector.get_map():    # both pipes closed, the child still running: wait for it to exit
-            time.sleep(min(remaining, 0.05))
+            time.sleep(poll)
             continue
-        for key, _ in selector.select(timeout=min(remaining, 0.25)):
+        for key, _ in selector.select(timeout=poll):
             chunk = os.read(key.fd, 1 << 16)
             if not chunk:
                 selector.unregister(key.fileobj)
             elif key.data is not None:
                 key.data.add(chunk)
             elif not drained.ready:
-                drained.ready, deadline = True, time.monotonic() + timeout
+                drained.ready, drained.ready_at = True, time.monotonic()
+                deadline = drained.ready_at + timeout
+                if paced:
+                    paced.update(drained, drained.ready_at, ready_now=True)
+        if drained.halted:
+            break
     selector.close()
     process.kill()  # a timeout, or whatever the child left running
     process.wait()
@@ -287,8 +335,14 @@ def _copy_mnist(folder: str, copy: Path) -> str:
     return str(copy)
 
 
-def run_child(mode: str, request: dict, target: Target, limits: Limits) -> ChildRun:
-    """Start a child on ``request`` (a dict of tensors and plain data), wait for it within ``limits``."""
+def run_child(mode: str, request: dict, target: Target, limits: Limits, pace=None) -> ChildRun:
+    """Start a child on ``request`` (a dict of tensors and plain data), wait for it within ``limits``.
+
+    ``pace(done, now) -> deadline or None`` (optional, for mode "calls") gives each call its own deadline: it is
+    asked when the child is ready (done = 0) and whenever another call record appears in the results folder
+    (done = the records written so far), and returns the time.monotonic() by which the call now running must
+    return, or None to stop the child there ("halted": the calls after it are not to run). A child past a call's
+    deadline is stopped as on a timeout, with ``call_timeout`` set."""
     if STOPPING.is_set():
         return ChildRun("crashed", "not started: the checker is stopping")
     server = server_for(limits.sandbox, frozenset({os.getcwd()}) if target.kind == "module" else frozenset())
@@ -306,7 +360,7 @@ def run_child(mode: str, request: dict, target: Target, limits: Limits) -> Child
             start = time.monotonic()
             process, ready = _start(server, limits, root, request_file.fileno(), secret)
         try:
-            drained = _drain(process, ready, limits.timeout)
+            drained = _drain(process, ready, limits.timeout, pace and _Paced(pace, root / "results"))
         except BaseException:     # Ctrl-C or SIGTERM while it runs: it ends with us
             process.kill()
             process.wait()
@@ -316,7 +370,8 @@ def run_child(mode: str, request: dict, target: Target, limits: Limits) -> Child
             os.close(ready)
             process.close()
         run = ChildRun("finished", None, stdout=drained.stdout.text(), stderr=drained.stderr.text(),
-                       seconds=time.monotonic() - start)
+                       seconds=time.monotonic() - start, call_timeout=drained.call_timeout,
+                       ready_seconds=None if drained.ready_at is None else drained.ready_at - start)
         if STOPPING.is_set():
             run.outcome, run.reason = "crashed", "stopped: the checker was interrupted"
             return run
@@ -325,7 +380,13 @@ def run_child(mode: str, request: dict, target: Target, limits: Limits) -> Child
         except (records.Unreadable, OSError) as error:
             run.outcome, run.reason = "crashed", f"its results could not be read: {error}"
             return run
-        if drained.timed_out:
+        if drained.halted:
+            run.outcome, run.reason = "halted", f"stopped after {drained.calls_done} calls: its pace said so"
+        elif drained.call_timeout:
+            run.outcome = "timeout"
+            run.reason = (f"call {drained.calls_done} did not return by its deadline: stopped, with every process "
+                          f"it started")
+        elif drained.timed_out:
             run.outcome = "timeout"
             run.reason = (f"did not finish in {limits.timeout:g} s: stopped, with every process it started"
                           if drained.ready else f"did not start in {STARTUP:g} s (Python and torch): stopped")

@@ -17,12 +17,13 @@ log_softmax, nll_loss, batch_norm (the functional form): their native ops and cr
 im2col       (the handout's helper) PyTorch's im2col: torch.nn.functional.unfold, aten::im2col
 flatten, diff_mse, conv_weight2rows: nothing to forbid (a reshape is the equation)
 
-A convolution also gets an ``im2col`` check: its columns built by hand, not by PyTorch's im2col.
-The handout's task 2a asks for the "im2col trick", the windows unrolled into columns and the
-convolution as one matrix product; building the columns is half of that, so the homework
-rubric's gates halve what a conv2d_vector built on F.unfold and its own product earns, where a
-native convolution earns nothing (see rubric). Tensor.unfold (a strided view of one axis's
-windows) and as_strided are indexing, not an im2col: they pass.
+A convolution of the handout's form also gets an ``im2col`` check: its columns built by hand, not
+by PyTorch's im2col. The handout's task 2a asks for the "im2col trick", the windows unrolled into
+columns and the convolution as one matrix product; building the columns is half of that, so the
+homework rubric's gates halve what a conv2d_vector built on F.unfold and its own product earns,
+where a native convolution earns nothing (see rubric). That is the homework's rule: a conv2d of
+the functional form (a custom op of anyone's) built on F.unfold gets no such check. Tensor.unfold
+(a strided view of one axis's windows) and as_strided are indexing, not an im2col: they pass.
 
 Only PyTorch's own names count (torch.*, Tensor.*, and the aten, prims, mkldnn and quantized
 operator namespaces): a submission's own torch.library op named conv2d is its own code.
@@ -71,6 +72,11 @@ RULES = {
     "batch_norm": (Rule("from-scratch", "batch norm", _matching(r"batch_norm")),),
     "im2col": (Rule("from-scratch", IM2COL.what, _im2col),),
 }
+
+
+def rules(function) -> tuple:
+    """The rules of one function (forms.Function): its op's, the im2col rule only for the handout's own."""
+    return tuple(rule for rule in RULES.get(function.op, ()) if rule is not IM2COL or function.homework)
 
 
 def recorded(seen) -> list[dict]:

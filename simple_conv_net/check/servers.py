@@ -126,8 +126,8 @@ def _option(argv: list[str], name: str) -> str | None:
 
 def _checks_files(argv: list[str]) -> bool:
     """Whether the command line ``argv`` checks a file, a folder or a batch (not a module, not --help)."""
-    if not argv or {"-h", "--help"} & set(argv):
-        return False
+    if not argv or {"-h", "--help"} & set(argv) or argv[0] in ("autograder", "run-autograder"):
+        return False    # (the autograder's subcommands check in a process of their own, if at all)
     if argv[0] == "--batch":
         return True
     try:

@@ -1,0 +1,12 @@
+"""sgd_momentum steps with the previous increment and only then accumulates the new gradient into it:
+w = w - winc_w, then winc_w = mu winc_w + w_rate (dw + decay w), so each step lags one gradient behind."""
+
+
+def sgd_momentum(w_rate, b_rate, mu, decay, params, param_winc, param_grad):
+    params_, param_winc_ = copy.deepcopy(params), copy.deepcopy(param_winc)
+    for i in params:
+        params_[i]["w"] = params[i]["w"] - param_winc[i]["w"]
+        params_[i]["b"] = params[i]["b"] - param_winc[i]["b"]
+        param_winc_[i]["w"] = mu * param_winc[i]["w"] + w_rate * (param_grad[i]["w"] + decay * params[i]["w"])
+        param_winc_[i]["b"] = mu * param_winc[i]["b"] + b_rate * param_grad[i]["b"]
+    return params_, param_winc_

@@ -1,0 +1,12 @@
+"""sgd_momentum walks the layers as range(len(params)), from 0 (the Python 3 port's lists), but this
+handout's params are a dict keyed from 1: KeyError 0."""
+
+
+def sgd_momentum(w_rate, b_rate, mu, decay, params, param_winc, param_grad):
+    params_, param_winc_ = copy.deepcopy(params), copy.deepcopy(param_winc)
+    for i in range(len(params)):
+        param_winc_[i]["w"] = mu * param_winc[i]["w"] + w_rate * (param_grad[i]["w"] + decay * params[i]["w"])
+        param_winc_[i]["b"] = mu * param_winc[i]["b"] + b_rate * param_grad[i]["b"]
+        params_[i]["w"] = params[i]["w"] - param_winc_[i]["w"]
+        params_[i]["b"] = params[i]["b"] - param_winc_[i]["b"]
+    return params_, param_winc_

@@ -1,0 +1,12 @@
+"""sgd_momentum steps with the previous increment, then accumulates the new gradient into it: each step
+lags one gradient behind."""
+
+
+def sgd_momentum(rate, mu, weight_decay, params, param_winc, param_grad):
+    params_, param_winc_ = copy.deepcopy(params), copy.deepcopy(param_winc)
+    for i in range(len(params)):
+        params_[i]["w"] = params[i]["w"] - param_winc[i]["w"]
+        params_[i]["b"] = params[i]["b"] - param_winc[i]["b"]
+        param_winc_[i]["w"] = mu * param_winc[i]["w"] + rate * (param_grad[i]["w"] + weight_decay * params[i]["w"])
+        param_winc_[i]["b"] = mu * param_winc[i]["b"] + rate * param_grad[i]["b"]
+    return params_, param_winc_
