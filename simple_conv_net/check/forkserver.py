@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import importlib
 import json
 import os
 import selectors
@@ -58,9 +57,6 @@ FDS = ("channel", "stdout", "stderr", "request", "secret", "ready")   # what com
 # numpy's OpenBLAS starts its threads when numpy is imported: one thread, so there are none to lose in a fork (a
 # child's numpy then computes on one thread; torch and numba take the child's own thread count)
 SERVER_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1"}
-# Imported by the server beside child.prepare(): what a child would otherwise import at its first watched call (the
-# recorders' TorchFunctionMode imports torch._dynamo, some 800 modules: seconds), starting no thread either
-PRELOADED = ("torch._dynamo",)
 MESSAGE_BYTES = 4096     # the most a message of the server's holds
 REQUEST_BYTES = 1 << 20  # the most a request holds (the child's environment is in it)
 STDERR_LINES = 20        # the server's last lines on stderr, kept to say why it did not start
@@ -402,8 +398,6 @@ def serve(control: socket.socket, scratch: str, sandbox: str | None) -> None:
     """The server's life: prepare, say ready (or why not), serve until the checker closes the control socket."""
     try:
         child.prepare()
-        for name in PRELOADED:
-            importlib.import_module(name)
         if _threads() != 1:
             raise ServerError(f"{_threads()} threads after importing torch: forking would copy only one of them")
         if sandbox:
