@@ -92,6 +92,11 @@ class ServedChild:
             if self.returncode is None:      # the server ended before the child did: it died with the server
                 self.returncode = -signal.SIGKILL
 
+    @property
+    def exit_fd(self) -> int:
+        """Readable once the server has said how the child ended (or has ended itself): for a selector."""
+        return self.channel.fileno()
+
     def poll(self) -> int | None:
         if self.returncode is None and not self._closed:
             self._receive(block=False)

@@ -170,6 +170,10 @@ class _Spawned:
 
     def __init__(self, process: subprocess.Popen) -> None:
         self.process, self.stdout, self.stderr = process, process.stdout, process.stderr
+        try:      # readable once the process has ended (Linux 5.3+), for a selector; None: poll() is looked at
+            self.exit_fd = os.pidfd_open(process.pid)
+        except (AttributeError, OSError):
+            self.exit_fd = None
 
     @property
     def returncode(self) -> int | None:
@@ -187,6 +191,8 @@ class _Spawned:
     def close(self) -> None:
         self.stdout.close()
         self.stderr.close()
+        if self.exit_fd is not None:
+            os.close(self.exit_fd)
 
 
 def calls_done(results: Path, known: int) -> int:
@@ -218,18 +224,26 @@ class _Paced:
         return True
 
 
+_EXIT = "exit"      # a selector key's data: the process's exit_fd
+
+
 def _drain(process, ready_pipe: int, timeout: float, paced: _Paced | None = None) -> Drained:
     """Read the child's stdout and stderr, and its ready signal, until it exits (its pipes closed or not) or its
-    time is up: STARTUP to be ready, then ``timeout``, and each call's own deadline when ``paced``."""
+    time is up: STARTUP to be ready, then ``timeout``, and each call's own deadline when ``paced``. Its end is
+    seen as it comes (``process.exit_fd``), not at the next look."""
     drained = Drained(Capture(), Capture())
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ, drained.stdout)
     selector.register(process.stderr, selectors.EVENT_READ, drained.stderr)
     selector.register(ready_pipe, selectors.EVENT_READ, None)
+    if process.exit_fd is not None:
+        selector.register(process.exit_fd, selectors.EVENT_READ, _EXIT)
     deadline, exited = time.monotonic() + STARTUP, False
     while True:
         if not exited and process.poll() is not None:
             exited, deadline = True, min(deadline, time.monotonic() + GRACE)
+            if process.exit_fd is not None:
+                selector.unregister(process.exit_fd)
         if exited and not selector.get_map():
             break
         now = time.monotonic()
@@ -246,6 +260,8 @@ def _drain(process, ready_pipe: int, timeout: float, paced: _Paced | None = None
             time.sleep(poll)
             continue
         for key, _ in selector.select(timeout=poll):
+            if key.data is _EXIT:      # the process has ended: poll() says so at the top of the loop
+                continue
             chunk = os.read(key.fd, 1 << 16)
             if not chunk:
                 selector.unregister(key.fileobj)
