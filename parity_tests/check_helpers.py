@@ -5,12 +5,16 @@ Also a script: ``python parity_tests/check_helpers.py DIR [--slow]`` writes a cl
 of them with Python-loop scalar functions), to try the checker on.
 """
 
+import contextlib
 import importlib.util
 import itertools
+import os
 import sys
 from pathlib import Path
 
-from simple_conv_net.check import analysis, forms, grade, plans, runner, schedule
+import pytest
+
+from simple_conv_net.check import analysis, forkserver, forms, grade, plans, runner, schedule, servers
 
 CORPUS = Path(__file__).parent / "check_corpus"
 QUICK = grade.Options(plans.Settings(batch_sizes=(1, 4, 16), speed_repeats=1, train_steps=0))
@@ -68,6 +72,40 @@ def run_in_process(module, name: str, form: str = "handout", options: grade.Opti
     result = schedule.Schedule(calls, options.budget).run(
         schedule.in_process(lambda call: runner.run_call(candidate, call.request())))
     return analysis.analyse(function, calls, result)
+
+
+def require_bwrap() -> None:
+    """Skip the test, with the reason, where the sandbox cannot start here (bwrap missing, or not working)."""
+    try:
+        servers.server_for("bwrap")
+    except servers.SandboxError as error:
+        pytest.skip(f"the sandbox cannot start here: {error}")
+
+
+@contextlib.contextmanager
+def spawn_only():
+    """In the block, the fork server fails to start, as where it cannot: every child is a fresh interpreter."""
+    def cannot_start(self, environment, timeout):
+        raise forkserver.ServerError("switched off by the test")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(forkserver.Server, "start", cannot_start)
+        patch.setattr(servers, "_SERVERS", {})
+        patch.setattr(servers, "_UNUSABLE", {})
+        yield
+
+
+def processes_with(marker: str) -> list[int]:
+    """The ids of the live processes whose command line holds ``marker`` (zombies are gone, for this)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline, open(f"/proc/{entry}/stat") as stat:
+                if marker.encode() in cmdline.read() and stat.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 if __name__ == "__main__":

@@ -313,6 +313,25 @@ def test_a_stopping_checker_stops_native_training():
     assert key not in training._NATIVE_RUNS     # nothing half-trained is kept for the next submission
 
 
+def test_the_training_checks_sgd_is_torch_optims_bit_for_bit():
+    """Task 3's written-out SGD (it spares the checker and each training child torch.optim's import of
+    torch._dynamo) takes exactly torch.optim.SGD's steps at the homework's lr and momentum, a parameter without a
+    gradient left alone."""
+    torch.manual_seed(0)
+    start = [torch.randn(4, 3), torch.randn(3), torch.randn(2)]
+    ours, theirs = ([p.clone().requires_grad_() for p in start] for _ in range(2))
+    optimizers = (training.SGD(ours, lr=training.LR, momentum=training.MOMENTUM),
+                  torch.optim.SGD(theirs, lr=training.LR, momentum=training.MOMENTUM))
+    for _ in range(4):
+        x = torch.randn(5, 4)
+        for parameters, optimizer in zip((ours, theirs), optimizers):
+            optimizer.zero_grad()
+            (torch.tanh(x @ parameters[0] + parameters[1]) ** 2).sum().backward()   # parameters[2]: no gradient
+            optimizer.step()
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    assert torch.equal(ours[2], start[2])
+
+
 def test_skeleton_scores_zero_with_returns_none(one_thread):
     skeleton = load(CORPUS / "skeleton" / "simple_conv_net_func.py")
     functions = {name: run_in_process(skeleton, name) for name in forms.HANDOUT}

@@ -5,9 +5,11 @@ segfault, sys.exit, os._exit, a runaway allocation, a print flood, deleting its 
 process of its own left running, reading stdin, closing every file descriptor or sending stdout and
 stderr to /dev/null, a FIFO, a junk file and forged records among its results); each must become that
 function's status while the others are still checked. It is checked as a student's folder beside a
-simple_conv_net.py and a random.py of the student's own. A timeout counts from when the child is
-ready to import the submission, so a loaded machine does not eat into it; the slow tests run the
-command at its defaults.
+simple_conv_net.py and a random.py of the student's own, two ways: children forked by the fork server
+in the sandbox (skipped where bubblewrap cannot start) and outside it; children started as fresh
+interpreters (where no fork server can start) meet a few of its functions. A timeout counts from when
+the child is ready to import the submission, so a loaded machine does not eat into it; the slow tests
+run the command at its defaults. test_check_sandbox.py has the attempts to get out of the sandbox.
 """
 
 import csv
@@ -20,13 +22,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 
 from simple_conv_net.check import batch, cli, grade, plans, report, rubric
 from simple_conv_net.check.sandbox import KEEP
 
-from check_helpers import CORPUS, SLOW_CLASS, compose, make_class
+from check_helpers import CORPUS, SLOW_CLASS, compose, make_class, processes_with, require_bwrap, spawn_only
 
 ISOLATION = CORPUS / "isolation"
 QUICK_ARGS = ["--train-steps", "0", "--speed-repeats", "1", "--jobs", "2"]
@@ -56,8 +59,26 @@ SHADOWS = {name: f'raise ImportError("the student\'s own {name} was imported")\n
            for name in ("simple_conv_net.py", "random.py")}
 
 
-@pytest.fixture(scope="module")
-def misbehaving(tmp_path_factory):
+# How the children start: forked by the fork server in the sandbox, or without it.
+WAYS = ("bwrap", "fork")
+
+
+def sandbox_option(way: str) -> list[str]:
+    """The --sandbox option for children started ``way`` (the test skipped where the sandbox cannot start)."""
+    if way == "bwrap":
+        require_bwrap()
+    return ["--sandbox", "bwrap" if way == "bwrap" else "none"]
+
+
+def _leftover_marker(submission) -> str:
+    """Words for the command line of the process misbehaving.py's conv2d_scalar leaves, put beside it."""
+    marker = f"simple-conv-net-leftover-{uuid.uuid4().hex}"
+    (submission / "leftover_marker").write_text(marker)
+    return marker
+
+
+@pytest.fixture(scope="module", params=WAYS)
+def misbehaving(request, tmp_path_factory):
     """The report, score card and exit status of one run of the command on a folder holding misbehaving.py as
     simple_conv_net_func.py, and modules named like the checker's package and a standard module."""
     folder = tmp_path_factory.mktemp("misbehaving")
@@ -66,14 +87,15 @@ def misbehaving(tmp_path_factory):
     shutil.copy(ISOLATION / "misbehaving.py", submission / "simple_conv_net_func.py")
     for name, text in SHADOWS.items():
         (submission / name).write_text(text)
+    marker = _leftover_marker(submission)
     before = {path.name: path.read_bytes() for path in submission.iterdir()}
     paths = {name: folder / name for name in ("report.json", "results.json", "feedback.md")}
     start = time.monotonic()
     status = cli.main([str(submission), "--call-timeout", str(TIMEOUT), "--memory-mb", "1024", *QUICK_ARGS,
-                       "--json", str(paths["report.json"]), "--gradescope", str(paths["results.json"]),
-                       "--feedback", str(paths["feedback.md"])])
+                       *sandbox_option(request.param), "--json", str(paths["report.json"]),
+                       "--gradescope", str(paths["results.json"]), "--feedback", str(paths["feedback.md"])])
     after = {path.name: path.read_bytes() for path in submission.iterdir()}
-    return {"status": status, "seconds": time.monotonic() - start, "unchanged": after == before,
+    return {"status": status, "seconds": time.monotonic() - start, "unchanged": after == before, "marker": marker,
             "report": json.loads(paths["report.json"].read_text()),
             "gradescope": json.loads(paths["results.json"].read_text()), "feedback": paths["feedback.md"].read_text()}
 
@@ -102,8 +124,8 @@ def test_a_print_flood_is_cut_and_the_submission_survives(misbehaving):
 
 def test_a_process_the_candidate_started_is_killed_with_it(misbehaving):
     printed = misbehaving["report"]["functions"]["conv2d_scalar"]["output"]
-    pid = int(re.search(r"started pid (\d+)", printed).group(1))
-    assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
+    assert re.search(r"started pid \d+", printed)
+    assert processes_with(misbehaving["marker"]) == []
 
 
 def test_the_json_schema_and_the_other_outputs(misbehaving):
@@ -119,17 +141,43 @@ def test_the_json_schema_and_the_other_outputs(misbehaving):
     assert "## `pool2d_scalar`: crashed" in misbehaving["feedback"]
 
 
+@pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("file,status,words", [
     ("import_error.py", "error", "No module named 'numpy_extensions_of_my_own'"),
     ("syntax_error.py", "error", "SyntaxError"),
     ("import_hang.py", "timeout", "importing the module: did not finish in 4 s (--call-timeout)"),
 ])
-def test_a_module_that_does_not_import(file, status, words, tmp_path):
+def test_a_module_that_does_not_import(file, status, words, way, tmp_path):
     path = tmp_path / "report.json"
-    assert cli.main([str(ISOLATION / file), "--call-timeout", "4", *QUICK_ARGS, "--json", str(path)]) == 1
+    assert cli.main([str(ISOLATION / file), "--call-timeout", "4", *QUICK_ARGS, *sandbox_option(way),
+                     "--json", str(path)]) == 1
     functions = json.loads(path.read_text())["functions"]
     assert functions["conv2d_vector"]["status"] == status
     assert any(words in text for text in functions["conv2d_vector"]["diagnoses"])
+
+
+SPAWNED = ("conv2d_scalar", "pool2d_scalar", "relu_scalar", "reshape_scalar")
+
+
+def test_children_started_as_fresh_interpreters_end_alike(tmp_path, capsys):
+    """Where no fork server can start, it is said once, and each child is a fresh interpreter: a hang (and the
+    process it started), a segfault, sys.exit and os._exit end as they do when forked."""
+    submission = tmp_path / "student"
+    submission.mkdir()
+    shutil.copy(ISOLATION / "misbehaving.py", submission)
+    (submission / "simple_conv_net_func.py").write_text(f"from misbehaving import {', '.join(SPAWNED)}\n")
+    marker = _leftover_marker(submission)
+    path = tmp_path / "report.json"
+    with spawn_only():
+        cli.main([str(submission), "--call-timeout", "4", *QUICK_ARGS, "--sandbox", "none", "--json", str(path)])
+    assert capsys.readouterr().err.count("fork server off: switched off by the test") == 1
+    functions = json.loads(path.read_text())["functions"]
+    for name in SPAWNED:
+        status, words = MISBEHAVING[name]
+        words = words and words.replace(f"{TIMEOUT} s", "4 s")
+        assert functions[name]["status"] == status, (name, functions[name]["diagnoses"])
+        assert not words or any(words in text for text in functions[name]["diagnoses"]), functions[name]
+    assert processes_with(marker) == []
 
 
 # Per-call ceiling and budget of the slow fixtures' run: python_loops' conv2d_scalar takes a fraction of a second a
@@ -334,9 +382,23 @@ def test_timeout_and_memory_take_finite_numbers(option, capsys):
 
 def _wait_for(condition, seconds: float, what: str):
     deadline = time.monotonic() + seconds
-    while not condition():
+    while not (found := condition()):
         assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
         time.sleep(0.1)
+    return found
+
+
+def _named(name: str) -> list[int]:
+    """The live processes called ``name`` (/proc/PID/comm)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/comm") as comm:
+                if comm.read().strip() == name and not _gone(int(entry)):
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def _gone(pid: int) -> bool:
@@ -347,31 +409,36 @@ def _gone(pid: int) -> bool:
         return True
 
 
-@pytest.mark.parametrize("signal_", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_a_stopped_checker_leaves_no_child_running(signal_, tmp_path):
-    """The checker is stopped while a child sleeps in candidate code: with SIGTERM it stops its children and
-    removes their folders before it ends; with SIGKILL it cannot, but each child dies with it (PDEATHSIG)."""
-    note = tmp_path / "note"
-    command = [sys.executable, "-m", "simple_conv_net.check", str(ISOLATION / "sleeper.py"), "--train-steps", "0",
-               "--jobs", "1"]
-    checker = subprocess.Popen(command, env=dict(os.environ, SLEEPER_NOTE=str(note)), stdout=subprocess.DEVNULL,
+@pytest.mark.parametrize("signal_,sandbox", [(signal.SIGTERM, "auto"), (signal.SIGKILL, "bwrap"),
+                                             (signal.SIGKILL, "none")], ids=["SIGTERM", "SIGKILL-bwrap", "SIGKILL"])
+def test_a_stopped_checker_leaves_no_child_running(signal_, sandbox, tmp_path):
+    """The checker is stopped while a child sleeps in candidate code: with SIGTERM it stops its children (and the
+    fork server) and removes their folders before it ends; with SIGKILL it cannot, but each child dies with it
+    (PDEATHSIG; in the sandbox bubblewrap's --die-with-parent). The child names its process, to be found here."""
+    if sandbox == "bwrap":
+        require_bwrap()
+    name = f"scn-sleep-{uuid.uuid4().hex[:5]}"
+    submission = tmp_path / "student"
+    submission.mkdir()
+    shutil.copy(ISOLATION / "sleeper.py", submission / "simple_conv_net_func.py")
+    (submission / "sleeper_name").write_text(name)
+    scratch = tmp_path / "tmp"      # the checker's temporary folders
+    scratch.mkdir()
+    command = [sys.executable, "-m", "simple_conv_net.check", str(submission), "--train-steps", "0", "--jobs", "1",
+               "--sandbox", sandbox]
+    checker = subprocess.Popen(command, env=dict(os.environ, TMPDIR=str(scratch)), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
-    start = None     # the child's start directory: its working and results folders
     try:
-        _wait_for(lambda: note.exists() and note.read_text().endswith("\n"), 120, "the child to start sleeping")
-        pid, work = note.read_text().split()
-        start = os.path.dirname(work)
+        pid, = _wait_for(lambda: _named(name), 120, "the child to start sleeping")
         checker.send_signal(signal_)
         checker.wait(timeout=60)
-        _wait_for(lambda: _gone(int(pid)), 10, f"the child {pid} to end")
+        _wait_for(lambda: _gone(pid), 10, f"the child {pid} to end")
         if signal_ == signal.SIGTERM:
             assert checker.returncode == 128 + signal.SIGTERM, checker.stderr.read()
-            assert not os.path.exists(start)
+            assert [path for path in scratch.iterdir() if path.name.startswith("simple-conv-net-check-")] == []
     finally:
         checker.kill()
         checker.wait()
-        if start:   # what a killed checker could not remove
-            shutil.rmtree(start, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- at the defaults (slow)

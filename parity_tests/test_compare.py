@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from simple_conv_net import parity
-from simple_conv_net.compare import NATIVE_SLACK, TOLERANCE, compare, tolerance
+from simple_conv_net.compare import NATIVE_SLACK, TOLERANCE, compare, tolerance, unravel
 from simple_conv_net.functions import Kernels, conv2d_op
 
 
@@ -28,6 +28,13 @@ def test_first_entry_beyond_the_tolerance_names_index_and_values():
     assert not result.passed
     assert result.first == ((1, 2), 6.5, 6.0)
     assert result.worst == ((2, 3), 12.0, 11.0)
+
+
+def test_unravel_is_torchs():
+    shape = (2, 1, 3, 4)
+    assert [unravel(i, shape) for i in range(24)] == \
+        [tuple(int(v) for v in torch.unravel_index(torch.tensor(i), shape)) for i in range(24)]
+    assert unravel(0, ()) == ()
 
 
 @pytest.mark.parametrize("special", [float("nan"), float("inf"), float("-inf")])

@@ -85,8 +85,18 @@ class Comparison:
         return self.problem is None and self.max_rel <= self.tolerance  # a NaN max_rel fails
 
 
+def unravel(index: int, shape) -> tuple:
+    """The position of entry ``index`` of a row-major tensor of ``shape`` (torch.unravel_index's, without its first
+    call's import of sympy: a second or more)."""
+    position = []
+    for size in reversed(tuple(shape)):
+        index, at = divmod(index, size)
+        position.append(at)
+    return tuple(reversed(position))
+
+
 def _entry(index: int, shape: tuple, candidate: torch.Tensor, truth: torch.Tensor) -> tuple:
-    position = tuple(int(i) for i in torch.unravel_index(torch.tensor(index), shape)) if shape else ()
+    position = unravel(index, shape)
     return position, candidate[index].item(), truth[index].item()
 
 

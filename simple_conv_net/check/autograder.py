@@ -59,7 +59,7 @@ from . import cli, container, platforms, report as outputs
 from .grade import check
 from .progress import Progress
 from .rubric import VISIBILITIES, RubricError, find, load
-from .sandbox import PROJECT_ROOT
+from .servers import PROJECT_ROOT
 from .targets import TargetError, resolve
 from .uploads import SubmissionProblem, locate
 

@@ -1,13 +1,16 @@
 """The checker's child process: import the candidate, run what the request asks, write records.
 
     python -P -m simple_conv_net.check.child --work WORK --results RESULTS --request-fd R --secret-fd S
-        --ready-fd Y --parent PID --memory-mb M --cpu-seconds C --file-mb F
+        --ready-fd Y --parent PID --memory-mb M --cpu-seconds C --file-mb F --threads T
 
-The parent (:mod:`simple_conv_net.check.sandbox`) starts it in a fresh session, in a neutral
-directory, with stdin closed and stdout/stderr piped. In order, before any candidate code runs,
-it asks to die with the parent (PR_SET_PDEATHSIG), lowers its own resource limits (memory, CPU
-seconds, file size, no core files), reads and closes the secret that signs its records, imports
-what it needs of the checker (so a module of the submission's cannot stand in for one), loads and
+A child is started in one of two ways (:mod:`.sandbox`): forked by the fork server
+(:mod:`.forkserver`, which has imported torch and this module's :func:`prepare` once, and calls
+:func:`run` in the fork), or as that command, a fresh interpreter, where the server cannot start.
+Either way it starts in a fresh session, in a neutral directory, with stdin closed and
+stdout/stderr piped. In order, before any candidate code runs, it asks to die with its parent
+(PR_SET_PDEATHSIG), lowers its own resource limits (memory, CPU seconds, file size, no core
+files), reads and closes the secret that signs its records, imports what it needs of the checker
+(so a module of the submission's cannot stand in for one), sets its thread counts, loads and
 closes the request (``torch.load(weights_only=True)``), moves into WORK (the copy of the
 submission), forgets its arguments and says it is ready. Then it imports the candidate and does
 one of:
@@ -32,10 +35,48 @@ import os
 import resource
 import signal
 import sys
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 MB = 1 << 20
 PR_SET_PDEATHSIG = 1
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a child is told: its folders, the descriptors it reads and writes, its parent and its limits."""
+
+    work: str
+    results: str
+    request_fd: int
+    secret_fd: int
+    ready_fd: int
+    parent: int           # the process id getppid() must give: the child ends at once if it does not
+    memory_mb: int
+    cpu_seconds: int
+    file_mb: int
+    threads: int
+
+
+def prepare():
+    """Import what a child needs of torch and the checker before it runs candidate code (the fork server does
+    this once, without starting a thread); the modules, for :func:`run` to use."""
+    import torch
+
+    from . import records, runner, training
+    return torch, records, runner, training
+
+
+def use_threads(threads: int) -> None:
+    """``threads`` threads for torch (OpenMP, MKL) and numba here and in what the candidate starts. torch reads
+    OMP_NUM_THREADS when it loads, before a fork, so it is told here too; numba, if the candidate imports it,
+    reads the variables then."""
+    import torch
+
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    torch.set_num_threads(threads)
 
 
 def lower_limits(memory_mb: int, cpu_seconds: int, file_mb: int) -> None:
@@ -49,9 +90,9 @@ def lower_limits(memory_mb: int, cpu_seconds: int, file_mb: int) -> None:
 
 
 def die_with_parent(parent: int) -> None:
-    """Ask Linux for SIGKILL when the checker's thread that started this process ends, however it ends (a
-    checker killed with SIGKILL cannot stop its children itself); elsewhere nothing. If the checker is
-    already gone, end now."""
+    """Ask Linux for SIGKILL when the thread that started this process ends (the checker's, or the fork
+    server's), however it ends (a checker killed with SIGKILL cannot stop its children itself); elsewhere
+    nothing. If that parent (``parent``, as getppid() gives it) is already gone, end now."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
@@ -97,32 +138,38 @@ def load_module(target: dict):
         sys.path.append(folder)
 
 
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def arguments(setup: Setup) -> list[str]:
+    """``setup`` as this module's command-line arguments."""
+    return [item for field in fields(Setup) for item in (_option(field.name), str(getattr(setup, field.name)))]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simple_conv_net.check.child")
-    parser.add_argument("--work", required=True)
-    parser.add_argument("--results", required=True)
-    for name in ("request", "secret", "ready"):
-        parser.add_argument(f"--{name}-fd", type=int, required=True)
-    for name in ("parent", "memory-mb", "cpu-seconds", "file-mb"):
-        parser.add_argument(f"--{name}", type=int, required=True)
-    args = parser.parse_args(argv)
-    die_with_parent(args.parent)
-    lower_limits(args.memory_mb, args.cpu_seconds, args.file_mb)
+    for field in fields(Setup):
+        parser.add_argument(_option(field.name), type=str if field.type == "str" else int, required=True)
+    return run(Setup(**vars(parser.parse_args(argv))))
+
+
+def run(setup: Setup) -> int:
+    """The child's work (see the module doc); its exit status."""
+    die_with_parent(setup.parent)
+    lower_limits(setup.memory_mb, setup.cpu_seconds, setup.file_mb)
     faulthandler.enable()
-    secret = _read_all(args.secret_fd)
-
-    import torch
-
-    from . import records, runner, training
-
-    write = records.Writer(args.results, secret)
+    secret = _read_all(setup.secret_fd)
+    torch, records, runner, training = prepare()
+    use_threads(setup.threads)
+    write = records.Writer(setup.results, secret)
     del secret
-    with os.fdopen(args.request_fd, "rb") as file:
+    with os.fdopen(setup.request_fd, "rb") as file:
         request = torch.load(file, weights_only=True)
-    os.chdir(args.work)
+    os.chdir(setup.work)
     sys.argv[1:] = []
-    os.write(args.ready_fd, b"ready")
-    os.close(args.ready_fd)
+    os.write(setup.ready_fd, b"ready")
+    os.close(setup.ready_fd)
     try:
         module = load_module(request["target"])
     except BaseException as error:  # noqa: BLE001 - candidate code: SyntaxError, SystemExit, anything
@@ -141,11 +188,16 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    status = main()
+def end(status: int):
+    """Leave the child now: what it printed flushed, no atexit handler or thread the candidate left behind run or
+    waited for."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):   # the candidate closed it
             pass
-    os._exit(status)  # no atexit handlers or threads the candidate left behind may hold the process open
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    end(main())

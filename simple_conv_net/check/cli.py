@@ -35,6 +35,7 @@ from .progress import Progress
 from .rubric import RubricError, load
 from .sandbox import Limits
 from .schedule import Budget
+from .servers import SANDBOXES, SandboxError, server_for
 from .targets import TargetError, resolve
 
 
@@ -70,6 +71,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "whose first, smallest call does not return within it is a timeout (a hang)")
     parser.add_argument("--memory-mb", type=positive_int, default=4096, metavar="MB",
                         help="memory limit of each child process (RLIMIT_DATA; default: 4096)")
+    parser.add_argument("--sandbox", choices=SANDBOXES, default="auto",
+                        help="run each child in bubblewrap's sandbox (bwrap; exit status 2 where it cannot start), "
+                             "without it (none), or in it where it works (auto, the default: one line says when it "
+                             "does not)")
     parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                         help="child processes at once (default: the number of CPUs)")
     parser.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[1, 4, 64], metavar="N",
@@ -102,8 +107,8 @@ def options_of(args) -> Options:
     settings = Settings(tuple(sorted(set(args.batch_sizes))), tuple(sorted(set(args.scalar_batch_sizes))),
                         args.speed_repeats, args.seed, args.data_dir, args.train_steps, args.test_samples)
     only = None if args.only is None else tuple(dict.fromkeys(args.only))
-    return Options(settings, Limits(args.call_timeout, args.memory_mb, threads), args.jobs, args.form,
-                   Budget(args.timeout, args.call_timeout), only)
+    return Options(settings, Limits(args.call_timeout, args.memory_mb, threads, sandbox=args.sandbox), args.jobs,
+                   args.form, Budget(args.timeout, args.call_timeout), only)
 
 
 class Terminated(KeyboardInterrupt):
@@ -143,6 +148,8 @@ def _run(args) -> int:
     try:
         rubric = load(args.rubric) if args.rubric else None
         options = options_of(args)
+        if args.sandbox == "bwrap":
+            server_for(args.sandbox)      # the sandbox, or exit 2 before anything is checked
         if args.batch:
             from .batch import grade_batch
             return grade_batch(args.batch, args.out, options, rubric, args.force)
@@ -152,7 +159,7 @@ def _run(args) -> int:
             result = check(target, options, rubric, progress)
         finally:
             progress.close()
-    except (TargetError, RubricError) as error:
+    except (TargetError, RubricError, SandboxError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # noqa: BLE001 - a bug of the checker's (or a broken environment): a grading error

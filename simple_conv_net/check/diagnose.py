@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import torch
 
-from ..compare import compare
+from ..compare import compare, unravel
 from . import scratch
 from .forms import native_call
 from .hypotheses import hypotheses, pairs
@@ -189,7 +189,7 @@ def worst_entries(s, count: int = 3) -> str:
     error = (output - truth).abs().nan_to_num(nan=float("inf")).reshape(-1)
     shown = []
     for flat in error.topk(min(count, error.numel())).indices.tolist():
-        position = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), truth.shape))
+        position = unravel(flat, truth.shape)
         shown.append(f"{at(position)}: {number(output[position].item())} where native gives "
                      f"{number(truth[position].item())}")
     return "; ".join(shown)

@@ -19,7 +19,8 @@ What the signature stops: a submission writing, copying or renaming record files
 file system (forging a pass, a finished run, or a record the checker chokes on). What it does not
 stop: code that reads the child's own memory (the secret, or the child's writer, are there to be
 found by ``gc``, frames or ``/proc/self/mem``), or that patches torch inside the child so the child
-records false values itself. The checker is not a security sandbox (see sandbox).
+records false values itself: the sandbox (see sandbox) keeps a submission from the machine, not from its
+own process.
 """
 
 from __future__ import annotations

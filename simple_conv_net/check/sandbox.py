@@ -1,12 +1,20 @@
 """Run candidate code in a child process that cannot take the checker down with it.
 
-One call of :func:`run_child` is one child: ``python -P -m simple_conv_net.check.child`` started
-with :mod:`subprocess` (a fresh interpreter, nothing inherited but the environment and the file
-descriptors named below; not multiprocessing, whose results come back as unrestricted pickles and
-whose children share the parent's stdout). The child gets
+One call of :func:`run_child` is one child, started in one of two ways, and treated alike here:
+
+- forked by the fork server (:mod:`.forkserver`), a process of this checker's that has imported
+  torch and the child's modules once and never runs candidate code: a child is ready in tens of
+  milliseconds instead of the seconds an interpreter takes to import torch. One server per checker
+  process (and per sandbox view), started by the first child that needs it or early, stopped at
+  exit (:mod:`.servers`);
+- or, where no server can start (not Linux, or it failed: said once on stderr), as
+  ``python -P -m simple_conv_net.check.child``, a fresh interpreter started with :mod:`subprocess`.
+
+Never multiprocessing, whose results come back as unrestricted pickles and whose children share
+the parent's stdout. Either way the child gets
 
 - its own session and process group, so a timeout kills it and everything it started (SIGKILL
-  to the group), and it dies with the checker (PR_SET_PDEATHSIG, see child);
+  to the group), and it dies with the checker (PR_SET_PDEATHSIG, see child; the server, too);
 - a neutral working directory at start, so no file of the submission can stand in for the
   checker's own modules (a student's simple_conv_net.py, random.py or torch.py); it moves into
   its working directory, a fresh temporary folder holding a copy of the submission, once the
@@ -18,9 +26,10 @@ whose children share the parent's stdout). The child gets
   resource limits it sets on itself before any candidate code runs (child.lower_limits):
   RLIMIT_DATA for memory (RLIMIT_AS would also count the address space libraries merely
   reserve: CUDA reserves far more than any limit), RLIMIT_CPU, RLIMIT_FSIZE and no core files;
-- stdin closed; stdout and stderr on pipes that this process drains as they fill, keeping the
-  first and last KEEP bytes of each: a print flood neither blocks the child nor fills a disk.
-  A child that closes them is still waited for, until it exits or its time is up.
+  and its own thread counts (child.use_threads);
+- stdin closed; stdout and stderr on pipes of its own that this process drains as they fill,
+  keeping the first and last KEEP bytes of each: a print flood neither blocks the child nor fills
+  a disk. A child that closes them is still waited for, until it exits or its time is up.
 
 Two file descriptors carry what the child must not leave lying around, both closed before any
 candidate code runs: the request (an unlinked temporary file) and the secret that signs its
@@ -30,10 +39,16 @@ shapes the child writes, loaded with ``torch.load(weights_only=True)`` (tensors,
 strings, lists and dicts, never objects). Anything else there makes the run "crashed: its
 results could not be read".
 
-This is isolation from accidents, not a security sandbox: the child runs as the same user, can
-read and write whatever that user can, can reach the network, a process it starts in a new
-session escapes the group kill, and code that reads the child's own memory can forge its records
-(see records). Grade untrusted code inside a container (see the README).
+``Limits.sandbox`` says whether the fork server, and so every child, runs in the sandbox
+(:mod:`.bubblewrap`): "bwrap" (or an error, :class:`.servers.SandboxError`, where it cannot),
+"none", or "auto", the default: the sandbox where bubblewrap works, else none, with one line on
+stderr saying so. With it, a child has no network, no view of the user's files or the checker's
+(other children's folders, the submissions, the results: a training child gets a copy of the MNIST
+files in its folder), only its own folder writable, its own PID, IPC, mount and user namespaces,
+as uid 65534 with no capabilities. Without it, this is isolation from accidents, not a security
+sandbox: the child runs as the same user, can read and write whatever that user can, can reach the
+network, and a process it starts in a new session escapes the group kill. Either way code that
+reads the child's own memory can forge its records (see records).
 """
 
 from __future__ import annotations
@@ -53,13 +68,14 @@ from pathlib import Path
 
 import torch
 
-from . import records
+from .. import data
+from . import child, records
+from .forkserver import Server, ServerError, kill_group
+from .servers import SANDBOXES, STARTUP, environment, server_for
 from .targets import Target
 
 KEEP = 4096           # bytes kept from each end of stdout and stderr
 GRACE = 2.0           # seconds a child that exited may still hold its pipes open (through its own children)
-STARTUP = 120.0       # seconds a child may take to start Python and torch, before its --timeout begins
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 SIGNALS = {
     signal.SIGSEGV: "segmentation fault",
@@ -79,10 +95,13 @@ class Limits:
     memory_mb: int = 4096       # RLIMIT_DATA
     threads: int = 1            # torch / OpenMP / numba threads in the child
     file_mb: int = 1024         # RLIMIT_FSIZE: the largest file the child may write
+    sandbox: str = "auto"       # one of SANDBOXES (see the module doc)
 
     def __post_init__(self) -> None:
         if not (0 < self.timeout < float("inf")):
             raise ValueError(f"Limits: expected a finite timeout > 0, got {self.timeout}")
+        if self.sandbox not in SANDBOXES:
+            raise ValueError(f"Limits: expected a sandbox among {', '.join(SANDBOXES)}, got {self.sandbox!r}")
 
     @property
     def cpu_seconds(self) -> int:
@@ -121,30 +140,15 @@ class ChildRun:
     call_timeout: bool = False           # the timeout was a call's own deadline (its pace), not the child's
 
 
-def _environment(threads: int) -> dict:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        env[name] = str(threads)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    return env
-
-
-LIVE: set = set()           # process groups of the children running now (see stop_all)
+LIVE: set = set()           # the children running now (see stop_all)
 STOPPING = threading.Event()   # set by stop_all: start no more children, and no more native training
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def stop_all() -> None:
     """Kill every child running now, with whatever it started, and start no more (the checker is stopped)."""
     STOPPING.set()
-    for pid in list(LIVE):
-        _kill_group(pid)
+    for process in list(LIVE):
+        process.kill()
 
 
 @dataclass
@@ -159,6 +163,36 @@ class Drained:
     calls_done: int = 0         # the call records in its results folder, counted by a pace
     call_timeout: bool = False  # stopped at a call's own deadline
     halted: bool = False        # stopped between calls: its pace said so
+
+
+class _Spawned:
+    """A child started as a fresh interpreter, as :func:`_drain` sees a process (see forkserver.ServedChild)."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process, self.stdout, self.stderr = process, process.stdout, process.stderr
+        try:      # readable once the process has ended (Linux 5.3+), for a selector; None: poll() is looked at
+            self.exit_fd = os.pidfd_open(process.pid)
+        except (AttributeError, OSError):
+            self.exit_fd = None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def kill(self) -> None:
+        kill_group(self.process.pid)
+
+    def wait(self) -> int:
+        return self.process.wait()
+
+    def close(self) -> None:
+        self.stdout.close()
+        self.stderr.close()
+        if self.exit_fd is not None:
+            os.close(self.exit_fd)
 
 
 def calls_done(results: Path, known: int) -> int:
@@ -190,18 +224,26 @@ class _Paced:
         return True
 
 
-def _drain(process: subprocess.Popen, ready_pipe: int, timeout: float, paced: _Paced | None = None) -> Drained:
+_EXIT = "exit"      # a selector key's data: the process's exit_fd
+
+
+def _drain(process, ready_pipe: int, timeout: float, paced: _Paced | None = None) -> Drained:
     """Read the child's stdout and stderr, and its ready signal, until it exits (its pipes closed or not) or its
-    time is up: STARTUP to be ready, then ``timeout``, and each call's own deadline when ``paced``."""
+    time is up: STARTUP to be ready, then ``timeout``, and each call's own deadline when ``paced``. Its end is
+    seen as it comes (``process.exit_fd``), not at the next look."""
     drained = Drained(Capture(), Capture())
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ, drained.stdout)
     selector.register(process.stderr, selectors.EVENT_READ, drained.stderr)
     selector.register(ready_pipe, selectors.EVENT_READ, None)
+    if process.exit_fd is not None:
+        selector.register(process.exit_fd, selectors.EVENT_READ, _EXIT)
     deadline, exited = time.monotonic() + STARTUP, False
     while True:
         if not exited and process.poll() is not None:
             exited, deadline = True, min(deadline, time.monotonic() + GRACE)
+            if process.exit_fd is not None:
+                selector.unregister(process.exit_fd)
         if exited and not selector.get_map():
             break
         now = time.monotonic()
@@ -218,6 +260,8 @@ def _drain(process: subprocess.Popen, ready_pipe: int, timeout: float, paced: _P
             time.sleep(poll)
             continue
         for key, _ in selector.select(timeout=poll):
+            if key.data is _EXIT:      # the process has ended: poll() says so at the top of the loop
+                continue
             chunk = os.read(key.fd, 1 << 16)
             if not chunk:
                 selector.unregister(key.fileobj)
@@ -231,7 +275,7 @@ def _drain(process: subprocess.Popen, ready_pipe: int, timeout: float, paced: _P
         if drained.halted:
             break
     selector.close()
-    _kill_group(process.pid)  # a timeout, or whatever the child left running
+    process.kill()  # a timeout, or whatever the child left running
     process.wait()
     return drained
 
@@ -247,15 +291,23 @@ def _crash_reason(returncode: int, stderr: str) -> str:
     return f"the process ended with exit code {returncode} before finishing its calls; {said}"
 
 
-def _command(limits: Limits, root: Path, fds: dict) -> list[str]:
+def _limits(limits: Limits) -> dict:
+    """The fields of child.Setup that ``limits`` gives."""
+    return {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds, "file_mb": limits.file_mb,
+            "threads": limits.threads}
+
+
+def _spawn(limits: Limits, root: Path, fds: dict) -> _Spawned:
     """``python -P -m simple_conv_net.check.child ...``: -P (Python 3.11+) keeps the working directory off
     sys.path, which the neutral start directory does on older ones."""
     safe_path = ["-P"] if sys.version_info >= (3, 11) else []
-    return [sys.executable, *safe_path, "-m", "simple_conv_net.check.child", "--work", str(root / "work"),
-            "--results", str(root / "results"),
-            *(item for name, fd in fds.items() for item in (f"--{name}-fd", str(fd))),
-            "--parent", str(os.getpid()), "--memory-mb", str(limits.memory_mb),
-            "--cpu-seconds", str(limits.cpu_seconds), "--file-mb", str(limits.file_mb)]
+    setup = child.Setup(work=str(root / "work"), results=str(root / "results"), request_fd=fds["request"],
+                        secret_fd=fds["secret"], ready_fd=fds["ready"], parent=os.getpid(), **_limits(limits))
+    return _Spawned(subprocess.Popen([sys.executable, *safe_path, "-m", "simple_conv_net.check.child",
+                                      *child.arguments(setup)],
+                                     cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True, pass_fds=list(fds.values()),
+                                     env=environment(limits.threads)))
 
 
 def _pipe_holding(data: bytes) -> int:
@@ -266,24 +318,37 @@ def _pipe_holding(data: bytes) -> int:
     return read
 
 
-def _start(limits: Limits, root: Path, request_fd: int, secret: bytes):
-    """(the child, the read end of its ready pipe), its other descriptors handed over and closed here."""
+def _start(server: Server | None, limits: Limits, root: Path, request_fd: int, secret: bytes):
+    """(the child, the read end of its ready pipe), its other descriptors handed over and closed here: forked
+    by ``server``, or a fresh interpreter if there is none (or it has just ended)."""
     ready, ready_write = os.pipe()
     fds = {"request": request_fd, "secret": _pipe_holding(secret), "ready": ready_write}
     try:
-        process = subprocess.Popen(_command(limits, root, fds), cwd=root, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                   pass_fds=list(fds.values()), env=_environment(limits.threads))
+        try:
+            process = server.spawn(root, _limits(limits), fds, environment(limits.threads)) if server \
+                else _spawn(limits, root, fds)
+        except ServerError:
+            process = _spawn(limits, root, fds)
     except BaseException:
         os.close(ready)
         raise
     finally:
         for name in ("secret", "ready"):
             os.close(fds[name])
-    LIVE.add(process.pid)
+    LIVE.add(process)
     if STOPPING.is_set():     # stopped while it started
-        _kill_group(process.pid)
+        process.kill()
     return process, ready
+
+
+def _copy_mnist(folder: str, copy: Path) -> str:
+    """A copy of the MNIST files in ``folder`` for a sandboxed child, which sees no folder of the user's; its
+    path."""
+    copy.mkdir()
+    for name in os.listdir(folder):
+        if name.split(".")[0] in data.FILES:
+            shutil.copy(os.path.join(folder, name), copy / name)
+    return str(copy)
 
 
 def run_child(mode: str, request: dict, target: Target, limits: Limits, pace=None) -> ChildRun:
@@ -296,25 +361,30 @@ def run_child(mode: str, request: dict, target: Target, limits: Limits, pace=Non
     deadline is stopped as on a timeout, with ``call_timeout`` set."""
     if STOPPING.is_set():
         return ChildRun("crashed", "not started: the checker is stopping")
-    root = Path(tempfile.mkdtemp(prefix="simple-conv-net-check-"))   # the neutral start directory
+    server = server_for(limits.sandbox, frozenset({os.getcwd()}) if target.kind == "module" else frozenset())
+    root = Path(tempfile.mkdtemp(prefix="child-" if server else "simple-conv-net-check-",   # the neutral start
+                                 dir=server.scratch if server else None))                 # directory
     secret = secrets.token_bytes(records.SECRET_BYTES)
     try:
         target.copy_into(root / "work")
         (root / "results").mkdir()
+        if server and server.sandbox and request.get("data_dir"):
+            request = dict(request, data_dir=_copy_mnist(request["data_dir"], root / "mnist"))
         with tempfile.TemporaryFile() as request_file:    # unlinked: the child has it as a descriptor only
             torch.save(dict(request, mode=mode, target=target.request()), request_file)
             request_file.seek(0)
             start = time.monotonic()
-            process, ready = _start(limits, root, request_file.fileno(), secret)
+            process, ready = _start(server, limits, root, request_file.fileno(), secret)
         try:
             drained = _drain(process, ready, limits.timeout, pace and _Paced(pace, root / "results"))
         except BaseException:     # Ctrl-C or SIGTERM while it runs: it ends with us
-            _kill_group(process.pid)
+            process.kill()
             process.wait()
             raise
         finally:
-            LIVE.discard(process.pid)
+            LIVE.discard(process)
             os.close(ready)
+            process.close()
         run = ChildRun("finished", None, stdout=drained.stdout.text(), stderr=drained.stderr.text(),
                        seconds=time.monotonic() - start, call_timeout=drained.call_timeout,
                        ready_seconds=None if drained.ready_at is None else drained.ready_at - start)

@@ -106,6 +106,32 @@ def accuracy(model, images: torch.Tensor, labels: torch.Tensor) -> float:
     return 100.0 * correct / len(labels)
 
 
+class SGD:
+    """torch.optim.SGD's update as the homework's training uses it (momentum, no dampening, no Nesterov, no weight
+    decay), written out: v = momentum * v + g (v = g at the first step), p = p - lr * v. torch.optim's Optimizer
+    imports torch._dynamo the first time one is made, seconds in the checker and again in every training child;
+    the test suite holds this equal to torch.optim.SGD, bit for bit."""
+
+    def __init__(self, parameters, lr: float, momentum: float) -> None:
+        self.parameters, self.lr, self.momentum = list(parameters), lr, momentum
+        self.velocity = [None] * len(self.parameters)
+
+    def zero_grad(self) -> None:
+        for parameter in self.parameters:
+            parameter.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for index, parameter in enumerate(self.parameters):
+            if parameter.grad is None:
+                continue
+            if self.velocity[index] is None:
+                self.velocity[index] = parameter.grad.detach().clone()
+            else:
+                self.velocity[index].mul_(self.momentum).add_(parameter.grad)
+            parameter.add_(self.velocity[index], alpha=-self.lr)
+
+
 def _state(model) -> dict:
     return {name: value.detach().clone() for name, value in model.state_dict().items()}
 
@@ -123,7 +149,7 @@ def train(ops: Ops, request: dict, run: dict | None = None, progress=None, stop=
     model = SimpleConvNet("torch")
     model.load_state_dict(request["state"])
     model.ops = ops
-    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    optimizer = SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     budget, start, reported = request.get("budget"), time.perf_counter(), time.perf_counter()
     for step, (x, target) in enumerate(batches(request["seed"], request["steps"], request["data_dir"])):
         if stop is not None and stop():

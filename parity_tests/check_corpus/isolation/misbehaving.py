@@ -13,7 +13,10 @@ import torch
 
 
 def conv2d_scalar(x_in, conv_weight, conv_bias, device):
-    child = subprocess.Popen(["sleep", "600"])  # a process of its own, then an endless loop: timeout, both killed
+    # a process of its own (its command line marked with the words the tests put in leftover_marker beside this
+    # file), then an endless loop: timeout, both killed
+    marker = Path("leftover_marker").read_text() if Path("leftover_marker").exists() else "leftover"
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", marker])
     print(f"started pid {child.pid}", flush=True)
     while True:
         pass
