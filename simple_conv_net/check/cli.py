@@ -49,8 +49,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--form", choices=list(FORMS),
                         help="the names to look for (default: detected from the names the module defines)")
     parser.add_argument("--rubric", metavar="NAME|FILE",
-                        help="homework (seed 000's split) or a rubric JSON file (default: homework for the handout "
-                             "form, a point per function for the functional form)")
+                        help="homework (seed 000's split), cs231n (a point per forward/backward pair) or a rubric JSON "
+                             "file (default: homework for the handout form, cs231n for the cs231n form, a point per "
+                             "function for the functional form)")
+    parser.add_argument("--strict", action="store_true",
+                        help="cs231n form: the general cases (non-square inputs, other strides, overlapping windows, pad 0 "
+                             "and 2, N = 1) fail a function too, not only the assignment's own cases")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
     parser.add_argument("--gradescope", metavar="FILE", help="write Gradescope's results.json")
     parser.add_argument("--prairielearn", metavar="FILE", help="write PrairieLearn's external grader results.json")
@@ -100,7 +104,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def options_of(args) -> Options:
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     settings = Settings(tuple(sorted(set(args.batch_sizes))), tuple(sorted(set(args.scalar_batch_sizes))),
-                        args.speed_repeats, args.seed, args.data_dir, args.train_steps, args.test_samples)
+                        args.speed_repeats, args.seed, args.data_dir, args.train_steps, args.test_samples, args.strict)
     only = None if args.only is None else tuple(dict.fromkeys(args.only))
     return Options(settings, Limits(args.call_timeout, args.memory_mb, threads), args.jobs, args.form,
                    Budget(args.timeout, args.call_timeout), only)

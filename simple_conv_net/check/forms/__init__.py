@@ -2,6 +2,7 @@
 
 handout      the homework's ``simple_conv_net_func.py`` (seed 000)          :mod:`.handout`
 functional   torch.nn.functional's names and signatures (vector_ops...)      :mod:`.functional`
+cs231n       CS231n assignment 2's ``cs231n/layers.py`` (numpy pairs)       :mod:`.cs231n`
 
 A form is a :class:`~.base.Form` (the API, in :mod:`.base`); adding one is a module of this package
 that builds one and a line below that registers it (docs/drafts/forms-api.md). The ops and native
@@ -64,10 +65,11 @@ def names_in_source(path: Path) -> set[str] | None:
     return names
 
 
-from . import functional, handout  # noqa: E402 - the built-in forms, registered below, after the API
+from . import cs231n, functional, handout  # noqa: E402 - the built-in forms, registered below, after the API
 
 register(handout.FORM)
 register(functional.FORM)
+register(cs231n.FORM)
 
 HANDOUT = handout.FUNCTIONS
 FUNCTIONAL = functional.FUNCTIONS
