@@ -129,7 +129,7 @@ def _form(options: Options, found: dict, target: Target) -> str:
     if options.form:
         return options.form
     names = found or (names_in_source(target.file) if target.file else None) or ()
-    return detect_form(names) or "handout"
+    return detect_form(names) or target.form or "handout"
 
 
 def _plan_all(form: str, seen: Discovery, options: Options):
@@ -208,7 +208,7 @@ def check(target: Target, options: Options, rubric: Rubric | None = None, progre
             progress.finished(TRAINING, ordered[TRAINING].status, ordered[TRAINING].seconds)
     report = {"target": target.text, "form": form,
               "functions": {name: function_entry(result) for name, result in ordered.items()},
-              "epoch": estimates, "notes": _notes(options) + _foreign(options, form),
+              "epoch": estimates, "notes": _unusable(seen) + _notes(options) + _foreign(options, form),
               "seconds": round(time.monotonic() - start, 1), "import_output": seen.output,
               "settings": settings_record(options), "fingerprint": target.fingerprint(),
               "only": None if options.only is None else list(options.only)}
@@ -220,6 +220,11 @@ def _summary(result: FunctionResult) -> str:
     return f"{sum(c.passed for c in result.checks)}/{len(result.checks)} checks pass" + \
         (f", {skipped} call{'s' * (skipped != 1)} not run for lack of time" if skipped and result.status != "timeout"
          else "")
+
+
+def _unusable(seen: Discovery) -> list[str]:
+    """The module cannot be imported (a Python 2 print statement...): one note that says so, before the others."""
+    return [f"unusable: {seen.failure[1]}"] if seen.failure and seen.failure[0] == "error" else []
 
 
 def _notes(options: Options) -> list[str]:

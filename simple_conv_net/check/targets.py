@@ -37,6 +37,7 @@ class Target:
     file: Path | None = None    # the submission's .py file (file and directory targets)
     folder: Path | None = None  # the folder copied whole (directory targets)
     submodule: str | None = None    # package targets: the module of the package whose names are checked (cs231n: layers)
+    form: str | None = None     # the form whose layout claimed the path (its locate): the form when no name is found
 
     @property
     def name(self) -> str:

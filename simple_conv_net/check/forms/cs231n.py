@@ -160,7 +160,7 @@ def locate(path: Path):
     if layers is None:
         return None
     layers = layers.resolve()
-    return Target(str(path), "package", "cs231n", folder=layers.parent, submodule="layers")
+    return Target(str(path), "package", "cs231n", folder=layers.parent, submodule="layers", form="cs231n")
 
 
 # ----------------------------------------------------------------------------- in the child: numpy both ways
