@@ -28,6 +28,7 @@ from corpora import HERE, compose, manifest  # noqa: E402
 
 from simple_conv_net.check import drift, forms, rubric  # noqa: E402
 from simple_conv_net.check.forms import names_in_source  # noqa: E402
+from simple_conv_net.check.report import function_entry  # noqa: E402
 
 SPEC = manifest("cs231n")
 FIXTURES = SPEC["fixtures"]
@@ -176,6 +177,9 @@ def test_good_package_passes_everything(tmp_path):
         {n: (r.status, r.diagnoses, r.notes) for n, r in results.items() if r.status != "pass" or r.notes}
     assert all(any(c.name.startswith("general ") for c in r.checks) for r in results.values()
                if FORM[r.name].op != "cs231n.dropout")
+    functions = {name: function_entry(result) for name, result in results.items()}
+    scored = rubric.score(rubric.load("cs231n"), functions)
+    assert scored["score"] == scored["max_score"] == 11, scored
 
 
 def test_starter_returns_none_everywhere(tmp_path):
@@ -184,6 +188,11 @@ def test_starter_returns_none_everywhere(tmp_path):
     for name, result in results.items():
         if FIXTURES["starter"]["expect"][name]["outputs"][0].startswith("none:"):
             assert result.diagnoses[0].startswith("returns None"), (name, result.diagnoses)
+    functions = {name: function_entry(result) for name, result in results.items()}
+    scored = rubric.score(FORM.default_rubric({"functions": functions}), functions)
+    assert scored["score"] == 0 and scored["max_score"] == 10, scored
+    scored = rubric.score(rubric.load("cs231n"), functions)
+    assert scored["score"] == 0 and scored["max_score"] == 11, scored
 
 
 BUGS = [name for name, entry in FIXTURES.items() if name not in ("good", "starter", "py2_print_statement")]
