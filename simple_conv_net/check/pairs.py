@@ -43,13 +43,11 @@ import torch.nn.functional as F
 
 from . import drift
 from .analysis import GRADING_ERROR, Check, FunctionResult, seen_calls
-from .forms.cs231n import FUNCTIONS
+from .forms.cs231n import CONVENTION, EQUAL, FUNCTIONS
 from .oracle import truth_of
 from .plans import Call, Draw, ref
 from .text import error_text, first_line, where
 
-EQUAL = 1e-9        # float64 loops against native: rounding only
-CONVENTION = 1e-5   # within this, a difference is a convention (noted), not an error
 DECISIVE = ("assignment", "ties", "large logits", "test mode")
 
 # ----------------------------------------------------------------------------- the calls

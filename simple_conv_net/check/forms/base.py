@@ -77,6 +77,8 @@ class Form(Mapping):
         whether task 3 (training SimpleConvNet from the module's functions) applies.
     optional
         whether a function the module does not define is simply missing (it does not fail the report).
+    rule
+        the feedback's paragraph on how a result is judged (default: report.RULE, the handout's and functional's).
     """
 
     name: str
@@ -91,6 +93,7 @@ class Form(Mapping):
     locate: Callable | None = None
     trains: bool = False
     optional: bool = False
+    rule: str | None = None
     ops: dict = field(default_factory=dict)    # the form's own ops (name -> ops.Op), registered with it
 
     def __post_init__(self) -> None:

@@ -331,6 +331,21 @@ def run_call(module, name: str, request: dict) -> dict:
 
 # ----------------------------------------------------------------------------- the plan and the rubric
 
+def _power(x: float) -> str:
+    return format(x, ".0e").replace("e-0", "e-")
+
+
+EQUAL = 1e-9        # float64 loops against native: rounding only
+CONVENTION = 1e-5   # within this, a difference is a convention (noted), not an error
+RULE = (f"Every function is run on numpy float64 arrays on the notebooks' cases, which decide, and on general cases "
+        f"(non-square inputs and kernels, other strides, overlapping pool windows, pad 0 and 2, N = 1), which are "
+        f"reported and decide only under --strict. Its results are compared with native PyTorch computed in float64 "
+        f"on the same inputs: one passes when its largest error, relative to its largest value, is at most "
+        f"{_power(EQUAL)}; within {_power(CONVENTION)} it passes with a note (a convention, such as eps outside the square "
+        f"root). A backward runs on the cache its own forward returned, with the same upstream gradient dout as "
+        f"native PyTorch's autograd, and is also compared with central differences of its own forward, which tells "
+        f"a wrong backward from a right backward of a wrong forward.")
+
 
 def plan(function: Function, settings, material, found: dict | None, style) -> tuple[list, str | None]:
     from .. import pairs, plans
@@ -357,4 +372,4 @@ def default_rubric(report: dict):
 
 FORM = Form("cs231n", "CS231n assignment 2's cs231n/layers.py: numpy forward/backward pairs with caches",
             FUNCTIONS, plan, default_rubric, run_call=run_call, analyse=analyse, locate=locate, optional=True,
-            ops=OPS)
+            ops=OPS, rule=RULE)
