@@ -1,13 +1,14 @@
 """python -m simple_conv_net.check: check anyone's implementation against native PyTorch.
 
-    python -m simple_conv_net.check TARGET [--rubric homework|FILE] [--json FILE] [--gradescope FILE]
-                                           [--feedback FILE] [--form handout|functional] ...
+    python -m simple_conv_net.check TARGET [--rubric homework|cs231n|FILE] [--json FILE] [--gradescope FILE]
+                                           [--feedback FILE] [--form handout|functional|cs231n] [--strict] ...
     python -m simple_conv_net.check --batch DIR [--out DIR] [--force] [--rubric ...] ...
     python -m simple_conv_net.check autograder --rubric ... [-o autograder.zip]     (see autograder.py)
     python -m simple_conv_net.check run-autograder autograder.zip SUBMISSION [--setup]
 
 TARGET is a .py file, a folder holding simple_conv_net_func.py (its sibling modules importable),
-or an importable module name (vector_ops, simple_conv_net.handout). ``--only NAME ...`` checks
+an importable module name (vector_ops, simple_conv_net.handout), or CS231n's cs231n/layers.py or
+the folder holding it (imported as the package cs231n, see forms/cs231n.py). ``--only NAME ...`` checks
 just those functions (``training`` for task 3). Exit status: 0 when every function passes, 1 when
 something fails, 2 for a usage or target error or a grading error (something could not be graded
 through no fault of the submission's: missing MNIST files, a checker error, a child process that
