@@ -168,6 +168,8 @@ def assert_as_manifest(fixture: str, results: dict) -> None:
         phrase = SAYS.get(fixture, {}).get(name)
         if phrase:
             assert any(phrase in text for text in result.diagnoses + result.notes), context
+        if wanted["outputs"] and all(o.startswith("error:") or o == "blocked" for o in wanted["outputs"]):
+            assert result.status == "error" and (phrase is None or phrase in result.diagnoses[0]), context
 
 
 def test_good_package_passes_everything(tmp_path):

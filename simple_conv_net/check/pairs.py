@@ -223,6 +223,7 @@ class Findings:
     def __init__(self) -> None:
         self.checks, self.notes, self.diagnoses = [], [], []
         self.near, self.causes = [], []     # (name, label, relative error) within 1e-5; what explains each call's
+        self.calls = []                     # the calls judged (of a case spelt several ways, the one that stands)
 
     def add(self, checks: list[Check], general: bool) -> None:
         self.checks += [replace(c, name=f"general {c.name}") if general else c for c in checks]
@@ -454,6 +455,7 @@ def _merged(per_call: list[tuple]) -> Findings:
         chosen = passing[:1] if passing and len(members) > 1 else members
         for s, one in chosen:
             found.merge(one)
+            found.calls.append(s)
         failing = [_spelled(s.call.label) for s, one in members
                    if not all(c.passed for c in one.checks)] if chosen != members else []
         note = f"passes with {_spelled(chosen[0][0].call.label)}, not with {', '.join(failing)}: accepted (the " \
@@ -483,8 +485,8 @@ def _analyse(function, calls_: list[Call], result, settings) -> FunctionResult:
         status = GRADING_ERROR
     elif result.ended == "import":
         status = "error"
-    elif judged and all(s.error for s in judged if s.call.case in DECISIVE):
-        status = "error"
+    elif any(s.error for s in found.calls if strict or s.call.case in DECISIVE):
+        status = "error"    # an exception (or a forward that blocks its backward) is what to fix first
     else:
         status = "pass" if decisive and all(c.passed for c in decisive) else "fail"
     returned = [s for s in judged if not s.error and not s.record.get("blocked")]
