@@ -271,3 +271,15 @@ def test_command_on_python2_file_says_what_to_change(tmp_path):
                 if text.strip().startswith('print "conv out:"'))
     assert entry["diagnoses"][0].startswith(f"a Python 2 print statement at line {line}:"), entry["diagnoses"]
     assert report["notes"][0].startswith(f"unusable: a Python 2 print statement at line {line}:"), report["notes"]
+
+
+def test_a_slow_forward_is_checked_without_central_differences(tmp_path, monkeypatch):
+    """Central differences call the forward a dozen times more: a forward too slow for them (here: any, with no
+    time allowed) leaves the consistency check out, with a note, and the function is judged on the rest."""
+    from simple_conv_net.check.forms import cs231n as form
+    monkeypatch.setattr(form, "FD_SECONDS", 0.0)
+    result = judged("good", tmp_path, ["affine_backward"])["affine_backward"]
+    assert result.status == "pass", result.diagnoses
+    assert not any(c.name.startswith("consistency") for c in result.checks)
+    assert any(n.startswith("consistency not checked at") and "too long for central differences" in n
+               for n in result.notes), result.notes

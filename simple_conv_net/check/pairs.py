@@ -314,6 +314,8 @@ def _gradient_checks(function, s, found: Findings, general: bool) -> None:
             if error <= 1e-4 and name in wrong and not close(record.get("output"), truth.exact.output, EQUAL):
                 found.say(f"d{name} is wrong against native PyTorch but right for its own forward, which is wrong: "
                           f"the forward is the bug ({function.pair})")
+    if record.get("fd_skipped"):
+        found.notes.append(f"consistency not checked at {s.call.label}: {record['fd_skipped']}")
     for name in wrong:
         for text in hypotheses(function, s, name):
             found.say(text)
