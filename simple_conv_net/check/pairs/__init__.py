@@ -18,9 +18,12 @@ values       out (or the loss), and batch norm's running statistics written back
              1e-5 passes with a note (a convention: eps outside the square root); beyond fails
 gradient     each returned gradient against autograd of the native forward with the same dout
 consistency  each returned gradient against central differences of the candidate's own forward
+             (diagnostic: it tells a wrong backward from the right backward of a wrong forward;
+             within a time budget per call, see forms.cs231n.FD_SECONDS)
 arguments    no argument changed in place (the running statistics a forward writes back, and
              keys a forward adds to its parameter dict, are allowed)
 finite       softmax_loss stays finite at large scores
+convention   dropout's p read as the drop probability in a 2018+ file (see below)
 
 Dropout is random, so it is judged by what its output must be: each entry 0 or x / p_keep, the
 share kept p_keep (within 5 binomial standard deviations), test mode the identity, and the
