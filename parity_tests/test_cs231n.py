@@ -220,6 +220,17 @@ def test_strict_fails_the_general_cases(tmp_path):
     result = run_in_process(module, "conv_backward_naive", "cs231n", strict)
     assert result.status == "fail"
     assert any("at pad 0 dx is empty" in text for text in result.diagnoses), result.diagnoses
+    assert not any(c.name.startswith("general ") for c in result.checks)
+    lenient = run_in_process(module, "conv_backward_naive", "cs231n", QUICK)
+    assert lenient.status == "pass"
+
+    def conv_item(backward) -> float:
+        forward = {"status": "pass", "checks": [{"name": "values out [a case]", "passed": True}]}
+        functions = {"conv_forward_naive": forward, "conv_backward_naive": function_entry(backward)}
+        item = next(i for i in rubric.score(rubric.load("cs231n"), functions)["items"]
+                    if i["name"] == "Convolution (naive)")
+        return item["score"]
+    assert conv_item(lenient) == 1 and conv_item(result) < 1
 
 
 def test_drift_advice_names_the_change():
