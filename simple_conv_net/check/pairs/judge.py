@@ -28,9 +28,10 @@ def _judge(kind: str, name: str, label: str, candidate, info: dict, truth, near:
         what = "None" if info.get("type") == "NoneType" else f"a {info.get('type')}"
         return [Check(f"type {name} [{label}]", False, f"{name} is {what}, not an array")]
     checks = [Check(f"type {name} [{label}]", True, "an array")]
-    if tuple(candidate.shape) != tuple(truth.shape):
-        return checks + [Check(f"shape {name} [{label}]", False, f"{name} has shape {_shape(candidate)}, native "
-                                                                  f"{_shape(truth)}")]
+    if tuple(candidate.shape) != tuple(truth.shape):     # a wrong shape is a wrong value too (what a rubric weighs)
+        said = f"{name} has shape {_shape(candidate)}, native {_shape(truth)}"
+        return checks + [Check(f"shape {name} [{label}]", False, said),
+                         Check(f"{kind} {name} [{label}]", False, f"not comparable: {said}")]
     checks.append(Check(f"shape {name} [{label}]", True, _shape(truth)))
     error = relative(candidate.to(torch.float64), truth)
     if error <= EQUAL:
