@@ -1,13 +1,14 @@
 """python -m simple_conv_net.check: check anyone's implementation against native PyTorch.
 
-    python -m simple_conv_net.check TARGET [--rubric homework|FILE] [--json FILE] [--gradescope FILE]
-                                           [--feedback FILE] [--form handout|functional] ...
+    python -m simple_conv_net.check TARGET [--rubric homework|cs231n|FILE] [--json FILE] [--gradescope FILE]
+                                           [--feedback FILE] [--form handout|functional|cs231n] [--strict] ...
     python -m simple_conv_net.check --batch DIR [--out DIR] [--force] [--rubric ...] ...
     python -m simple_conv_net.check autograder --rubric ... [-o autograder.zip]     (see autograder.py)
     python -m simple_conv_net.check run-autograder autograder.zip SUBMISSION [--setup]
 
 TARGET is a .py file, a folder holding simple_conv_net_func.py (its sibling modules importable),
-or an importable module name (vector_ops, simple_conv_net.handout). ``--only NAME ...`` checks
+an importable module name (vector_ops, simple_conv_net.handout), or CS231n's cs231n/layers.py or
+the folder holding it (imported as the package cs231n, see forms/cs231n.py). ``--only NAME ...`` checks
 just those functions (``training`` for task 3). Exit status: 0 when every function passes, 1 when
 something fails, 2 for a usage or target error or a grading error (something could not be graded
 through no fault of the submission's: missing MNIST files, a checker error, a child process that
@@ -28,7 +29,7 @@ import torch
 
 from ..cli import non_negative_int, positive_float, positive_int
 from . import report
-from .forms import ALL_NAMES
+from .forms import ALL_NAMES, FORMS
 from .grade import TRAINING, Options, check
 from .plans import Settings
 from .progress import Progress
@@ -47,11 +48,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", metavar="DIR", help="--batch: where the gradebook and reports go "
                                                      "(default: DIR-results beside DIR)")
     parser.add_argument("--force", action="store_true", help="--batch: grade again what is already graded")
-    parser.add_argument("--form", choices=["handout", "functional"],
+    parser.add_argument("--form", choices=list(FORMS),
                         help="the names to look for (default: detected from the names the module defines)")
     parser.add_argument("--rubric", metavar="NAME|FILE",
-                        help="homework (seed 000's split) or a rubric JSON file (default: homework for the handout "
-                             "form, a point per function for the functional form)")
+                        help="homework (seed 000's split), cs231n (a point per forward/backward pair) or a rubric JSON "
+                             "file (default: homework for the handout form, cs231n for the cs231n form, a point per "
+                             "function for the functional form)")
+    parser.add_argument("--strict", action="store_true",
+                        help="cs231n form: the general cases (non-square inputs, other strides, overlapping windows, pad 0 "
+                             "and 2, N = 1) fail a function too, not only the assignment's own cases")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
     parser.add_argument("--gradescope", metavar="FILE", help="write Gradescope's results.json")
     parser.add_argument("--prairielearn", metavar="FILE", help="write PrairieLearn's external grader results.json")
@@ -105,7 +110,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def options_of(args) -> Options:
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     settings = Settings(tuple(sorted(set(args.batch_sizes))), tuple(sorted(set(args.scalar_batch_sizes))),
-                        args.speed_repeats, args.seed, args.data_dir, args.train_steps, args.test_samples)
+                        args.speed_repeats, args.seed, args.data_dir, args.train_steps, args.test_samples, args.strict)
     only = None if args.only is None else tuple(dict.fromkeys(args.only))
     return Options(settings, Limits(args.call_timeout, args.memory_mb, threads, sandbox=args.sandbox), args.jobs,
                    args.form, Budget(args.timeout, args.call_timeout), only)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 
 from ..compare import compare, unravel
-from . import scratch
+from . import drift, scratch
 from .forms import native_call
 from .hypotheses import hypotheses, pairs
 from .kinks import kink_note
@@ -422,7 +422,8 @@ def wrong_gradients(s) -> list[str]:
 
 
 def import_error_text(error: dict) -> str:
-    return f"importing the module raises {error['type']}: {first_line(error['message'])}{where(error['traceback'])}"
+    """Importing the module failed: what to change first when it is code for older Python or NumPy (see drift)."""
+    return drift.import_text(error)
 
 
 def native_ops(function, seen) -> list[str]:

@@ -52,6 +52,7 @@ class Settings:
     data_dir: str | None = None
     train_steps: int = 200
     test_samples: int = 1000
+    strict: bool = False            # the general cases decide too (a form that has them: cs231n)
 
     @staticmethod
     def detail(sizes: tuple) -> int:

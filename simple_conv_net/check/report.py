@@ -26,6 +26,7 @@ import torch
 from ..compare import NATIVE_SLACK, TOLERANCE
 from ..io import atomic_write_text
 from .analysis import FunctionResult
+from .forms import FORMS
 from .rubric import Rubric, score
 
 FAILING_SHOWN = 4
@@ -69,8 +70,9 @@ def rescore(report: dict, rubric: Rubric) -> dict:
 
 
 def passed(report: dict) -> bool:
-    """Every function present passed (the functional form's missing ones do not count against it)."""
-    allowed = {"pass", "missing"} if report["form"] == "functional" else {"pass"}
+    """Every function present passed (a missing one does not count against a form whose functions are optional)."""
+    form = FORMS.get(report["form"])
+    allowed = {"pass", "missing"} if form is not None and form.optional else {"pass"}
     return all(entry["status"] in allowed for entry in report["functions"].values())
 
 
@@ -120,13 +122,20 @@ CARD_KEY = ("checks: of every check of the function, how many pass (the rubric c
             "items); not run: its calls that did not run for lack of time, counted neither for nor against")
 
 
+def _trains(report: dict) -> bool:
+    """Whether the report's form has the homework's task 3 (training), so a time per epoch to tell."""
+    form = FORMS.get(report["form"])
+    return form is None or form.trains or bool(report.get("epoch"))
+
+
 def card(report: dict) -> str:
     """The terminal's score card."""
     lines = [f"simple_conv_net.check: {report['target']} ({report['form']} form), {report['seconds']:.0f} s", ""]
-    lines.append(f"{'function':<20}{'status':<12}{'checks':>8}{'not run':>9}{'seconds':>9}")
+    width = max([20, *(len(name) + 2 for name in report["functions"])])
+    lines.append(f"{'function':<{width}}{'status':<12}{'checks':>8}{'not run':>9}{'seconds':>9}")
     for name, entry in report["functions"].items():
         skipped = len(entry.get("not_checked", [])) or "-"
-        lines.append(f"{name:<20}{entry['status']:<12}{_count(entry):>8}{skipped:>9}{entry['seconds']:>9.1f}")
+        lines.append(f"{name:<{width}}{entry['status']:<12}{_count(entry):>8}{skipped:>9}{entry['seconds']:>9.1f}")
     lines.append(f"({CARD_KEY})")
     for name, entry in report["functions"].items():
         if entry["status"] in ("pass", "missing") and not entry["notes"] and not entry.get("not_checked"):
@@ -141,7 +150,7 @@ def card(report: dict) -> str:
         lines += _not_checked_lines(entry, "  ? ", 2)
         lines += [f"  ! {text}" for text in entry["diagnoses"]]
         lines += [f"  - {text}" for text in entry["notes"]]
-    lines += ["", f"time per epoch (task 3): {epoch_answer(report)}"]
+    lines += ["", f"time per epoch (task 3): {epoch_answer(report)}"] if _trains(report) else [""]
     lines += [f"note: {text}" for text in report.get("notes", [])]
     rubric = report["rubric"]
     lines += ["", f"rubric {rubric['rubric']}:"]
@@ -183,8 +192,9 @@ def feedback(report: dict) -> str:
     if report.get("grading_errors"):
         lines += ["", "**Not graded**, through no fault of yours (the checker's or the grading machine's; it will "
                       "be graded again once fixed): " + "; ".join(report["grading_errors"])]
-    lines += ["", RULE, "", TIME_RULE, ""]
-    lines += [f"Time per epoch (task 3): {epoch_answer(report)}.", ""]
+    form = FORMS.get(report["form"])
+    lines += ["", form.rule if form is not None and form.rule else RULE, "", TIME_RULE, ""]
+    lines += [f"Time per epoch (task 3): {epoch_answer(report)}.", ""] if _trains(report) else []
     passing = [name for name, entry in report["functions"].items()
                if entry["status"] == "pass" and not entry["notes"] and not entry.get("not_checked")]
     if passing:
