@@ -149,3 +149,68 @@ def trace(model: nn.Module, x: torch.Tensor) -> tuple[object, list[dict], dict]:
     finally:
         recorder.close()
     return output, recorder.events, classify_apis(recorder.apis)
+
+
+# ----------------------------------------------------------------------------- the model form's calls, in the child
+
+
+def cifar_shaped(n: int, n_classes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n generated images [n, 3, 32, 32] in CIFAR-10's shape and range, and their labels: each class a fixed random
+    smooth pattern plus noise, so that a LeNet can learn them in a few steps (CIFAR-10 itself is not here)."""
+    g = torch.Generator().manual_seed(seed)
+    patterns = torch.nn.functional.interpolate(torch.rand(n_classes, 3, 8, 8, generator=g), size=32, mode="bilinear")
+    labels = torch.randint(0, n_classes, (n,), generator=g)
+    images = (patterns[labels] + 0.25 * torch.randn(n, 3, 32, 32, generator=g)).clamp(0, 1)
+    return (images - 0.5) / 0.25, labels
+
+
+def _event_data(event: dict) -> dict:
+    return {key: value for key, value in event.items() if value is not None}
+
+
+def run_model_call(module, name: str, request: dict) -> dict:
+    """One call of the model form: construct the class ``name`` with the request's constructor arguments, then
+    ``check``: trace its forward on the request's batch; ``train``: a few SGD steps on generated data."""
+    from ..runner import describe, describe_error
+    options = request["options"]
+    record = {"label": request["label"]}
+    try:
+        torch.manual_seed(options["seed"])
+        model = getattr(module, name)(**options["constructor"])
+    except BaseException as error:  # noqa: BLE001 - candidate code
+        record["error"] = describe_error(error, "construct")
+        return record
+    if not isinstance(model, nn.Module):
+        record["error"] = {"type": "TypeError", "message": f"{name}(...) made a {type(model).__name__}, not an "
+                                                            f"nn.Module", "traceback": "", "phase": "construct"}
+        return record
+    record["parameters"] = [[n, list(p.shape), p.numel()] for n, p in model.named_parameters()]
+    try:
+        if options["stage"] == "check":
+            model.eval()
+            output, events, apis = trace(model, request["inputs"]["input"].clone())
+            record["output"], record["output_info"] = describe(output)
+            record["events"], record["apis"] = [_event_data(e) for e in events], apis
+        else:
+            record["losses"] = _train(model, options)
+    except BaseException as error:  # noqa: BLE001 - candidate code
+        record["error"] = describe_error(error, "forward" if options["stage"] == "check" else "train")
+    return record
+
+
+def _train(model: nn.Module, options: dict) -> list[float]:
+    """SGD with momentum on generated images, as the handout's trainer (cross entropy of the logits): the losses."""
+    images, labels = cifar_shaped(options["samples"], options["constructor"].get("n_classes", 10), options["seed"])
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=options["lr"], momentum=0.9)
+    losses = []
+    batch = options["batch"]
+    for step in range(options["steps"]):
+        start = (step * batch) % len(images)
+        x, y = images[start:start + batch], labels[start:start + batch]
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
