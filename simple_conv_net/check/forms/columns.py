@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 LAYOUTS = ("hwc-C", "hwc-F", "chw-C")
+LAYOUT_OF = {"cmu10601": "hwc-C", "port": "hwc-F"}     # the layout each variant's given code uses
 # Each layout as the permutation of a sample's (c, h, w) axes whose C-order flattening is the column.
 _AXES = {"hwc-C": (1, 2, 0), "hwc-F": (0, 2, 1), "chw-C": (0, 1, 2)}
 

@@ -22,6 +22,7 @@ gets its own forward's output dict (a forward that raises or returns no dict: th
 from __future__ import annotations
 
 import copy
+import inspect
 
 import numpy as np
 import torch
@@ -107,7 +108,95 @@ def lr_cases() -> list[dict]:
            [{"case": "general", "arguments": (5, 0.1, 0.5, 2.0)}]
 
 
+LAYER_OF = {"conv_layer": "conv", "pooling_layer": "pooling", "relu": "relu", "inner_product": "inner_product"}
+
+
+def plan_calls(function, settings) -> list:
+    """The plans.Call of one function: each case of its layer (forward: every layout tried; backward: after its
+    own forward), sgd_momentum's or get_lr's. Inputs are the canonical tensors, options the case's plain data."""
+    from ..plans import Call
+    found = []
+    if function.name == "sgd_momentum":
+        for index, case in enumerate(sgd_cases(settings.seed, zero_based=False)):
+            inputs = {f"{part}.{i}.{p}": layer[part][p] for i, layer in enumerate(case["layers"])
+                      for part in ("params", "winc", "grad") for p in "wb"}
+            found.append(Call(f"{case['case']} {index}", case["case"], function.op, inputs,
+                              {"rates": case["rates"], "layers": len(case["layers"]), "case": case["case"]}))
+        return found
+    if function.name == "get_lr":
+        return [Call(f"{case['case']} get_lr{case['arguments']}", case["case"], function.op, {},
+                     {"arguments": case["arguments"], "case": case["case"]}) for case in lr_cases()]
+    kind = LAYER_OF[function.name.rsplit("_", 1)[0]]
+    for index, case in enumerate(layer_cases(kind, settings.seed)):
+        x = case["x"]
+        label = f"{case['case']} {index}: x {list(x.shape[1:])} n={x.shape[0]}"
+        options = dict(case["options"], case=case["case"], layer=kind, stage=function.kind, forward=function.pair
+                       if function.kind == "backward" else function.name)
+        inputs = {"x": x, "weight": case["weight"], "bias": case["bias"], "diff": case["diff"]}
+        found.append(Call(label, case["case"], function.op, inputs, options,
+                          stage="graded" if case["case"] != "general" else "sizes",
+                          shapes="graded" if case["case"] != "general" else "small"))
+    return found
+
+
 # ----------------------------------------------------------------------------- in the child
+
+
+def _parameter_count(function) -> int | None:
+    try:
+        return len(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return None
+
+
+def variant_in(module) -> str:
+    """'port' when the module is the port's folder (see lenet_dict.locate) or its argument lists are the port's
+    (relu_forward(input_data), sgd_momentum(rate, mu, weight_decay, ...)); else 'cmu10601'."""
+    if getattr(module, "__name__", "").endswith("_lenet_port"):
+        return "port"
+    if _parameter_count(getattr(module, "relu_forward", None)) == 1 or \
+            _parameter_count(getattr(module, "sgd_momentum", None)) == 6:
+        return "port"
+    return "cmu10601"
+
+
+def run_call(module, name: str, request: dict) -> dict:
+    """One call of a lenet-dict function, from a plans.Call request (see plan_calls)."""
+    import time
+    started = time.perf_counter()
+    variant = variant_in(module)
+    options = request["options"]
+    port = variant == "port"
+    if name == "sgd_momentum":
+        inputs = request["inputs"]
+        layers = [{part: {p: inputs[f"{part}.{i}.{p}"] for p in "wb"} for part in ("params", "winc", "grad")}
+                  for i in range(options["layers"])]
+        if port:
+            for layer in layers:
+                for part in layer.values():
+                    part["b"] = part["b"][None, :] if part["b"].numel() else part["b"]
+        case = {"case": options["case"], "rates": options["rates"], "layers": layers}
+        one_rate = _parameter_count(getattr(module, name)) == 6
+        record = run_sgd_call(module, name, {"label": request["label"], "case": case, "zero_based": port,
+                                             "one_rate": one_rate})
+        record.update(zero_based=port, one_rate=one_rate)
+    elif name == "get_lr":
+        record = run_lr_call(module, name, {"label": request["label"], "case": options})
+    else:
+        inputs = request["inputs"]
+        case = {"case": options["case"], "x": inputs["x"], "weight": inputs.get("weight"), "bias": inputs.get("bias"),
+                "diff": inputs["diff"], "options": {k: v for k, v in options.items()
+                                                    if k not in ("case", "layer", "stage", "forward")}}
+        kind = options["layer"]
+        call = {"label": request["label"], "case": case, "layer": kind, "stage": options["stage"],
+                "forward": options["forward"], "layout": columns.LAYOUT_OF[variant],
+                "layouts": list(columns.LAYOUTS) if kind in ("conv", "pooling") else [columns.LAYOUT_OF[variant]],
+                "takes_layer": _parameter_count(getattr(module, options["forward"], None)) != 1,
+                "row_bias": port}
+        record = run_layer_call(module, name, call)
+    record.update(variant=variant, seconds=[time.perf_counter() - started], native_seconds=[])
+    record.setdefault("error", None)
+    return record
 
 
 def _value(value):

@@ -230,7 +230,7 @@ def judge_backward(kind: str, layout: str, calls: list, verdict: Verdict) -> Non
             verdict.check("values", "input_od", label, False, f"not run: {record['blocked']}")
             verdict.find(label, "blocked", f"not run: {record['blocked']}, so there is no output to run it on")
             continue
-        if "error" in record:
+        if record.get("error"):
             verdict.check("gradient", "input_od", label, False, f"raised {error_diagnosis(record['error'])}")
             verdict.find(label, f"error:{record['error']['type']}", error_diagnosis(record["error"]))
             continue
@@ -280,7 +280,7 @@ def _update_parts(update, zero_based: bool) -> dict:
 def judge_sgd(calls: list, one_rate: bool, zero_based: bool, verdict: Verdict) -> None:
     for case, record in calls:
         label = case["case"]
-        if "error" in record:
+        if record.get("error"):
             verdict.check("values", "update", label, False, f"raised {error_diagnosis(record['error'])}")
             verdict.find(label, f"error:{record['error']['type']}", error_diagnosis(record["error"]))
             continue
@@ -330,7 +330,7 @@ def judge_sgd(calls: list, one_rate: bool, zero_based: bool, verdict: Verdict) -
 def judge_lr(calls: list, verdict: Verdict) -> None:
     for case, record in calls:
         label = case["case"]
-        if "error" in record:
+        if record.get("error"):
             verdict.check("values", "rate", label, False, f"raised {error_diagnosis(record['error'])}")
             verdict.find(label, f"error:{record['error']['type']}", error_diagnosis(record["error"]))
             continue
@@ -341,3 +341,65 @@ def judge_lr(calls: list, verdict: Verdict) -> None:
                       f"{None if got is None else got.reshape(-1)[:1].tolist()}, expected {expected.item():.6g}")
         if not ok:
             verdict.find(label, "rate")
+
+
+# ----------------------------------------------------------------------------- one function's result
+
+
+def _case_of(call) -> dict:
+    """The case a call was planned from (see lenet_calls.plan_calls), as the judges take it."""
+    inputs, options = call.inputs, call.options
+    if call.op == "lenet.sgd_momentum":
+        layers = [{part: {p: inputs[f"{part}.{i}.{p}"] for p in "wb"} for part in ("params", "winc", "grad")}
+                  for i in range(options["layers"])]
+        return {"case": options["case"], "rates": options["rates"], "layers": layers}
+    if call.op == "lenet.get_lr":
+        return {"case": options["case"], "arguments": options["arguments"]}
+    return {"case": options["case"], "x": inputs["x"], "weight": inputs.get("weight"), "bias": inputs.get("bias"),
+            "diff": inputs["diff"], "options": {k: v for k, v in options.items()
+                                                if k not in ("case", "layer", "stage", "forward")}}
+
+
+def _port_layers(case: dict) -> dict:
+    """sgd_momentum's case as the port's child built it: every b [1, num]."""
+    for layer in case["layers"]:
+        for part in layer.values():
+            if part["b"].numel():
+                part["b"] = part["b"][None, :]
+    return case
+
+
+def analyse(function, calls: list, result, settings):
+    """The analysis.FunctionResult of one lenet-dict function (see the module doc)."""
+    from .. import analysis
+    from .lenet_dict import VARIANT_NOTES
+    try:
+        seen = analysis.seen_calls(calls, result)
+        ran = [(_case_of(s.call), s.record) for s in seen if s.fate.judged and s.record is not None]
+        verdict = Verdict(bool(getattr(settings, "strict", False)))
+        variant = next((record["variant"] for _, record in ran), None)
+        if ran:
+            layout = columns.LAYOUT_OF[variant]
+            if function.op == "lenet.sgd_momentum":
+                zero_based, one_rate = ran[0][1]["zero_based"], ran[0][1]["one_rate"]
+                judge_sgd([(_port_layers(c) if zero_based else c, r) for c, r in ran], one_rate, zero_based, verdict)
+            elif function.op == "lenet.get_lr":
+                judge_lr(ran, verdict)
+            elif function.kind == "forward":
+                judge_forward(calls[0].options["layer"], layout, ran, verdict)
+            else:
+                judge_backward(calls[0].options["layer"], layout, ran, verdict)
+        checks = [analysis.Check(*check) for check in verdict.checks]
+        status = analysis.status_of(checks, [s for s in seen if s.fate.judged], result.ended)
+        if ran and all(record.get("error") or record.get("blocked") for _, record in ran):
+            status = "error"
+        notes = ([VARIANT_NOTES[variant]] if variant else []) + verdict.notes + verdict.finding_notes()
+        return analysis.FunctionResult(
+            function.name, status, checks, diagnoses=verdict.diagnoses if status != "pass" else [],
+            seconds=result.seconds, notes=list(dict.fromkeys(notes)), output=result.output,
+            not_checked=[{"name": s.call.label, "detail": s.fate.reason or "not run"} for s in seen
+                         if not s.fate.judged],
+            calls=[{"name": s.call.label, "state": s.fate.state,
+                    "seconds": None if s.fate.seconds is None else round(s.fate.seconds, 4)} for s in seen])
+    except Exception as error:  # noqa: BLE001 - a bug of the checker's: this function is not graded, and says so
+        return analysis.checker_failure(function.name, error)
