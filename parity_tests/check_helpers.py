@@ -10,7 +10,7 @@ import itertools
 import sys
 from pathlib import Path
 
-from simple_conv_net.check import analysis, forms, grade, plans, runner, schedule
+from simple_conv_net.check import forms, grade, plans, runner, schedule
 
 CORPUS = Path(__file__).parent / "check_corpus"
 QUICK = grade.Options(plans.Settings(batch_sizes=(1, 4, 16), speed_repeats=1, train_steps=0))
@@ -59,15 +59,15 @@ def load(path: Path):
 def run_in_process(module, name: str, form: str = "handout", options: grade.Options = QUICK):
     """One function through the checker's plan, schedule, runner and analysis, here instead of in a child (a call
     cannot be stopped here: every call the plan keeps runs to its end)."""
-    function = forms.FORMS[form][name]
-    candidate = getattr(module, name)
-    found = runner.signature_of(candidate)
-    with_device, _ = grade.call_style(function, found) if form == "handout" else (True, None)
-    calls, why = grade.plan(function, form, options, found, with_device is not False)
+    form_ = forms.FORMS[form]
+    function = form_[name]
+    found = runner.signature_of(getattr(module, name))
+    style, _ = form_.call_style(function, found)
+    calls, why = grade.plan(function, form, options, found, style)
     assert why is None, why
     result = schedule.Schedule(calls, options.budget).run(
-        schedule.in_process(lambda call: runner.run_call(candidate, call.request())))
-    return analysis.analyse(function, calls, result)
+        schedule.in_process(lambda call: form_.call(module, name, call.request())))
+    return form_.judge(function, calls, result, options.settings)
 
 
 if __name__ == "__main__":

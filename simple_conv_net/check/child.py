@@ -27,6 +27,7 @@ import argparse
 import ctypes
 import faulthandler
 import importlib
+import importlib.machinery
 import importlib.util
 import os
 import resource
@@ -84,14 +85,19 @@ def load_module(target: dict):
             name = f"_submission_{name}"
         if target["kind"] == "package":
             package = Path(folder) / target["module"]
-            spec = importlib.util.spec_from_file_location(name, package / "__init__.py",
-                                                          submodule_search_locations=[str(package)])
+            if (package / "__init__.py").is_file():
+                spec = importlib.util.spec_from_file_location(name, package / "__init__.py",
+                                                              submodule_search_locations=[str(package)])
+            else:     # a package folder without __init__.py (cs231n's layers.py alone): a namespace package
+                spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+                spec.submodule_search_locations = [str(package)]
         else:
             spec = importlib.util.spec_from_file_location(name, Path(folder) / target["file"])
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module
+        if spec.loader is not None:
+            spec.loader.exec_module(module)
+        return importlib.import_module(f"{name}.{target['submodule']}") if target.get("submodule") else module
     finally:
         sys.path.remove(folder)
         sys.path.append(folder)
@@ -113,7 +119,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from . import records, runner, training
+    from . import forms, records, runner, training
 
     write = records.Writer(args.results, secret)
     del secret
@@ -132,9 +138,9 @@ def main(argv=None) -> int:
     if request["mode"] == "discover":
         write("discovery", runner.discover(module, request["names"]))
     elif request["mode"] == "calls":
-        function = getattr(module, request["function"])
+        form = forms.FORMS[request.get("form", "handout")]
         for index, call in enumerate(request["calls"]):
-            write(f"call-{index:03d}", runner.run_call(function, call))
+            write(f"call-{index:03d}", form.call(module, request["function"], call))
     else:
         training.train_in_child(module, request, write)
     write("done", {})

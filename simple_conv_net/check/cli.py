@@ -28,7 +28,7 @@ import torch
 
 from ..cli import non_negative_int, positive_float, positive_int
 from . import report
-from .forms import ALL_NAMES
+from .forms import ALL_NAMES, FORMS
 from .grade import TRAINING, Options, check
 from .plans import Settings
 from .progress import Progress
@@ -46,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", metavar="DIR", help="--batch: where the gradebook and reports go "
                                                      "(default: DIR-results beside DIR)")
     parser.add_argument("--force", action="store_true", help="--batch: grade again what is already graded")
-    parser.add_argument("--form", choices=["handout", "functional"],
+    parser.add_argument("--form", choices=list(FORMS),
                         help="the names to look for (default: detected from the names the module defines)")
     parser.add_argument("--rubric", metavar="NAME|FILE",
                         help="homework (seed 000's split) or a rubric JSON file (default: homework for the handout "

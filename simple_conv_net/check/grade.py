@@ -22,11 +22,12 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 
 from . import plans, sandbox, schedule, training
-from .analysis import GRADING_ERROR, FunctionResult, analyse, checker_failure, first_line, unavailable
+from .analysis import GRADING_ERROR, FunctionResult, checker_failure, first_line, unavailable
 from .diagnose import import_error_text
-from .forms import ALL_NAMES, FORMS, Function, detect_form, names_in_source
+from .forms import FORMS, Function, all_names, detect_form, names_in_source
+from .forms.handout import call_style  # noqa: F401 - the handout's signature rule, as the tests use it
 from .report import function_entry, rescore
-from .rubric import Rubric, functions_rubric, load
+from .rubric import Rubric
 from .targets import Target, TargetError
 
 TRAINING = "training"
@@ -47,57 +48,23 @@ def material(settings: plans.Settings) -> plans.Material:
     return plans.material(settings)
 
 
-def _positional_range(parameters: list) -> tuple[int, float]:
-    """(required, most) positional arguments a signature takes."""
-    positional = [p for p in parameters if p[1] in ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")]
-    most = float("inf") if any(p[1] == "VAR_POSITIONAL" for p in parameters) else len(positional)
-    return sum(not has_default for _, _, has_default in positional), most
-
-
-def call_style(function: Function, found: dict) -> tuple[bool | None, str | None]:
-    """(whether to pass the handout's device argument, or None if the signature cannot take the handout's
-    arguments at all; a note on a signature that differs from the handout's)."""
-    parameters = found.get("parameters")
-    if parameters is None:
-        return True, None
-    wanted = len(function.parameters)
-    low, high = _positional_range(parameters)
-    differs = f"signature {function.name}{found['text']} differs from the handout's " \
-              f"{function.name}({', '.join(function.parameters)})"
-    if low <= wanted <= high:
-        return True, differs if [p[0] for p in parameters] != list(function.parameters) else None
-    if "device" in function.parameters and low <= wanted - 1 <= high:
-        return False, f"{differs}: called without the device argument"
-    return None, f"{differs}: it cannot be called with the handout's {wanted} arguments"
-
-
-def plan(function: Function, form: str, options: Options, found: dict | None, with_device: bool = True):
-    """(calls, why there are none) for one function, in the schedule's order (see plans.finish)."""
-    settings, stuff = options.settings, material(options.settings)
-    if function.op == "diff_mse":
-        calls, why = plans.diff_mse_calls(settings), None
-    elif function.op == "conv_weight2rows":
-        calls, why = plans.conv_weight2rows_calls(settings, stuff), None
-    elif function.op == "im2col":
-        calls, why = plans.im2col_calls(settings, (found or {}).get("parameters"))
-    elif form == "handout":
-        calls, why = plans.handout_calls(function, settings, stuff, with_device), None
-    else:
-        calls, why = plans.functional_calls(function, settings, stuff), None
-    return plans.finish(calls), why
+def plan(function: Function, form: str, options: Options, found: dict | None, style=True):
+    """(calls, why there are none) for one function, in the schedule's order: the form's plan (see forms.base)."""
+    return FORMS[form].plan(function, options.settings, lambda: material(options.settings), found, style)
 
 
 def _output(run: sandbox.ChildRun) -> str:
     return run.stdout + (f"\n[stderr]\n{run.stderr}" if run.stderr.strip() else "")
 
 
-def child_execute(function: Function, target: Target, options: Options, schedule_: schedule.Schedule):
+def child_execute(function: Function, target: Target, options: Options, schedule_: schedule.Schedule,
+                  form: str = "handout"):
     """The schedule's ``execute`` for one function: its calls in a child, each under the deadline the schedule's
     pace gives it (see sandbox.run_child)."""
     def execute(calls: list, pace) -> schedule.Ran:
         limit = sum(schedule_.limits.get(c.label, options.budget.call_seconds) for c in calls)
         limits = replace(options.limits, timeout=limit + schedule_.import_seconds + schedule.FINISH)
-        request = {"function": function.name, "calls": [call.request() for call in calls]}
+        request = {"form": form, "function": function.name, "calls": [call.request() for call in calls]}
         run = sandbox.run_child("calls", request, target, limits, pace=pace)
         records = {r["label"]: r for name, r in run.records.items() if name.startswith("call-")}
         error = run.records.get("import", {}).get("error")
@@ -111,7 +78,7 @@ def _estimate(plan_: schedule.Schedule) -> float:
 
 
 def check_function(function: Function, calls: list, target: Target, options: Options, import_seconds: float = 0.0,
-                   progress=None) -> FunctionResult:
+                   progress=None, form: str = "handout") -> FunctionResult:
     """One function's calls, scheduled within its budget and judged."""
     started = time.monotonic()
     plan_ = schedule.Schedule(calls, options.budget, import_seconds)
@@ -120,8 +87,8 @@ def check_function(function: Function, calls: list, target: Target, options: Opt
             done = sum(f.state == "returned" for f in plan_.result.fates.values())
             progress.call(function.name, call.label, done + 1, done + len(plan_.plan()), started, _estimate(plan_))
         plan_.progress = tell
-    result = plan_.run(child_execute(function, target, options, plan_))
-    return analyse(function, calls, result)
+    result = plan_.run(child_execute(function, target, options, plan_, form))
+    return FORMS[form].judge(function, calls, result, options.settings)
 
 
 @dataclass
@@ -135,7 +102,7 @@ class Discovery:
 
 def _discover(target: Target, options: Options) -> Discovery:
     limits = replace(options.limits, timeout=options.budget.call_seconds)
-    run = sandbox.run_child("discover", {"names": list(ALL_NAMES)}, target, limits)
+    run = sandbox.run_child("discover", {"names": list(all_names())}, target, limits)
     seen = Discovery(output=_output(run))
     if run.ready_seconds is None and not sandbox.STOPPING.is_set():
         seen.grading_error = f"the checker's child process did not start: {run.reason}"
@@ -183,11 +150,11 @@ def _plan_all(form: str, seen: Discovery, options: Options):
         if not found[name]["callable"]:
             results[name] = unavailable(function, "error", f"{name} is a {found[name]['type']}, not a function")
             continue
-        with_device, note = call_style(function, found[name]) if form == "handout" else (True, None)
-        styles[name] = with_device
-        calls, why = plan(function, form, options, found[name], with_device is not False)
-        if with_device is None or why:
-            results[name] = unavailable(function, "error" if with_device is None else "fail", note or why)
+        style, note = FORMS[form].call_style(function, found[name])
+        styles[name] = style
+        calls, why = plan(function, form, options, found[name], style)
+        if style is None or why:
+            results[name] = unavailable(function, "error" if style is None else "fail", note or why)
         else:
             work.append((function, calls, note))
     return results, work, styles
@@ -206,9 +173,10 @@ def check(target: Target, options: Options, rubric: Rubric | None = None, progre
     form = _form(options, seen.found, target)
     if not seen.found and not seen.failure:
         raise TargetError(f"target {target.text!r} defines none of the handout's functions "
-                          f"({', '.join(FORMS['handout'])}) nor torch.nn.functional's ({', '.join(FORMS['functional'])})")
+                          f"({', '.join(FORMS['handout'])}) nor those of the other forms: "
+                          + "; ".join(f"{name} ({', '.join(f)})" for name, f in FORMS.items() if name != "handout"))
     results, work, styles = _plan_all(form, seen, options)
-    train = bool(options.settings.train_steps) and wanted(options, TRAINING)
+    train = bool(options.settings.train_steps) and wanted(options, TRAINING) and FORMS[form].trains
     if progress is not None:
         progress.start(target.name, len(results) + len(work) + train)
         for name, result in results.items():
@@ -217,7 +185,7 @@ def check(target: Target, options: Options, rubric: Rubric | None = None, progre
         try:
             trained = pool.submit(run_training, form, seen, styles, target, options, progress) if train else None
             futures = {function.name: (pool.submit(check_function, function, calls, target, options,
-                                                   seen.import_seconds, progress), note)
+                                                   seen.import_seconds, progress, form), note)
                        for function, calls, note in sorted(work, key=lambda w: not w[0].scalar)}
             for name, (future, note) in futures.items():
                 results[name] = future.result()
@@ -283,12 +251,8 @@ def settings_record(options: Options) -> dict:
 
 
 def default_rubric(report: dict) -> Rubric:
-    """homework for the handout form; a point per function defined (and for training) for the functional form."""
-    if report["form"] == "handout":
-        return load("homework")
-    return functions_rubric([name for name, entry in report["functions"].items()
-                             if entry["status"] != "missing" and name in FORMS["functional"]],
-                            training=TRAINING in report["functions"])
+    """The rubric of the report's form when none is given (see each form's default_rubric)."""
+    return FORMS[report["form"]].default_rubric(report)
 
 
 @dataclass

@@ -26,6 +26,7 @@ import torch
 from ..compare import NATIVE_SLACK, TOLERANCE
 from ..io import atomic_write_text
 from .analysis import FunctionResult
+from .forms import FORMS
 from .rubric import Rubric, score
 
 FAILING_SHOWN = 4
@@ -69,8 +70,9 @@ def rescore(report: dict, rubric: Rubric) -> dict:
 
 
 def passed(report: dict) -> bool:
-    """Every function present passed (the functional form's missing ones do not count against it)."""
-    allowed = {"pass", "missing"} if report["form"] == "functional" else {"pass"}
+    """Every function present passed (a missing one does not count against a form whose functions are optional)."""
+    form = FORMS.get(report["form"])
+    allowed = {"pass", "missing"} if form is not None and form.optional else {"pass"}
     return all(entry["status"] in allowed for entry in report["functions"].values())
 
 

@@ -36,6 +36,7 @@ class Target:
     module: str             # the name the child imports it under
     file: Path | None = None    # the submission's .py file (file and directory targets)
     folder: Path | None = None  # the folder copied whole (directory targets)
+    submodule: str | None = None    # package targets: the module of the package whose names are checked (cs231n: layers)
 
     @property
     def name(self) -> str:
@@ -47,7 +48,7 @@ class Target:
     def request(self) -> dict:
         """How the child finds it (see child.load_module)."""
         return {"kind": self.kind, "module": self.module, "file": None if self.file is None else self.file.name,
-                "cwd": os.getcwd()}
+                "cwd": os.getcwd(), "submodule": self.submodule}
 
     def copy_into(self, work: Path) -> None:
         """A private copy of the submission in ``work`` (the child's working directory)."""
@@ -57,8 +58,8 @@ class Target:
         work.mkdir(parents=True)
         if self.kind == "file":
             shutil.copy2(self.file, work / self.file.name)
-        elif self.kind == "package":
-            shutil.copytree(self.folder, work / self.folder.name, ignore=_IGNORED, symlinks=True)
+        elif self.kind == "package":     # under the name it is imported by (a form's package: whatever its folder)
+            shutil.copytree(self.folder, work / self.module, ignore=_IGNORED, symlinks=True)
 
     def files(self) -> list[Path]:
         """The submission's files (empty for a module)."""
@@ -97,6 +98,12 @@ def resolve(text: str) -> Target:
     where it is found, a package folder in the current directory included); a package folder given as a path;
     a folder holding one .py file."""
     path = Path(text).expanduser()
+    from .forms import FORMS
+    for form in FORMS.values():     # a form's own layout first (cs231n: layers.py, imported as the package cs231n)
+        claimed = form.locate(path) if form.locate is not None and path.exists() else None
+        if claimed is not None:
+            _check_size(claimed.folder)
+            return claimed
     if path.is_file():
         if path.suffix != ".py":
             raise TargetError(f"target {text!r} is a file but not a .py file")

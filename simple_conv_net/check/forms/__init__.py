@@ -1,0 +1,77 @@
+"""Every form the checker knows, one module each, and the registry that finds them.
+
+handout      the homework's ``simple_conv_net_func.py`` (seed 000)          :mod:`.handout`
+functional   torch.nn.functional's names and signatures (vector_ops...)      :mod:`.functional`
+
+A form is a :class:`~.base.Form` (the API, in :mod:`.base`); adding one is a module of this package
+that builds one and a line below that registers it (docs/drafts/forms-api.md). The ops and native
+PyTorch's twin of each are in :mod:`.ops`.
+
+This package is imported by the checker's child processes too, so it needs torch alone (a form's
+plans, rubric and analysis are imported when first used, in the parent).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from .base import KINDS, Form, Function
+from .ops import OPS, Op, native_call, register_op
+
+FORMS: dict[str, Form] = {}
+
+
+def register(form: Form) -> Form:
+    """Make ``form`` known by its name (--form NAME, detection, the report's "form"); its own ops with it. Forms
+    registered earlier win a tie in detection."""
+    if form.name in FORMS and FORMS[form.name] is not form:
+        raise ValueError(f"a form named {form.name!r} is already registered")
+    for name, op in form.ops.items():
+        register_op(name, op)
+    FORMS[form.name] = form
+    return form
+
+
+def all_names() -> tuple[str, ...]:
+    """Every name of every registered form, once (what discovery looks for)."""
+    return tuple(dict.fromkeys(name for form in FORMS.values() for name in form))
+
+
+def detect_form(defined) -> str | None:
+    """The form whose signs ``defined`` holds most of (the one registered first on a tie), or None if it holds
+    none."""
+    defined = set(defined)
+    counts = {name: len(defined.intersection(form.signs)) for name, form in FORMS.items()}
+    best = max(counts.values(), default=0)
+    return next((name for name, count in counts.items() if count == best), None) if best else None
+
+
+def names_in_source(path: Path) -> set[str] | None:
+    """Top-level names a Python file defines, read without running it (None if it does not parse)."""
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (SyntaxError, ValueError, OSError):
+        return None
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.ImportFrom):
+            names.update(alias.asname or alias.name for alias in node.names)
+    return names
+
+
+from . import functional, handout  # noqa: E402 - the built-in forms, registered below, after the API
+
+register(handout.FORM)
+register(functional.FORM)
+
+HANDOUT = handout.FUNCTIONS
+FUNCTIONAL = functional.FUNCTIONS
+ALL_NAMES = all_names()     # the built-in forms' names (a form registered later: all_names())
+
+__all__ = ["ALL_NAMES", "FORMS", "FUNCTIONAL", "HANDOUT", "KINDS", "OPS", "Form", "Function", "Op", "all_names",
+           "detect_form", "names_in_source", "native_call", "register", "register_op"]
