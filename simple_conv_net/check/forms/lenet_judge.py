@@ -31,38 +31,11 @@ import torch
 from ...compare import compare
 from . import columns
 from .lenet_truth import SGD_VARIANTS, get_lr, layer_truth, sgd_truth, sgd_variant
+from .verdict import Verdict, result_of
 
-DECIDING = ("assignment", "ties")
 LAYOUT_WORDS = {"hwc-C": "C order of (height, width, channel), the channel fastest",
                 "hwc-F": "Fortran order of (height, width, channel), the height fastest",
                 "chw-C": "C order of (channel, height, width), the width fastest"}
-
-
-class Verdict:
-    """What one function's calls showed: checks [(name, passed, detail)], findings per case, diagnoses, notes."""
-
-    def __init__(self, strict: bool) -> None:
-        self.strict = strict
-        self.checks: list[tuple[str, bool, str]] = []
-        self.findings: dict[str, list[str]] = {}
-        self.diagnoses: list[str] = []
-        self.notes: list[str] = []
-
-    def check(self, kind: str, what: str, case: str, passed: bool, detail: str) -> None:
-        if passed or case in DECIDING or self.strict:
-            self.checks.append((f"{kind} {what} ({case})", passed, detail))
-        else:
-            self.notes.append(f"{what} ({case}, reported; fails only with --strict): {detail}")
-
-    def find(self, case: str, code: str, diagnosis: str | None = None) -> None:
-        codes = self.findings.setdefault(case, [])
-        if code not in codes:
-            codes.append(code)
-        if diagnosis and diagnosis not in self.diagnoses:
-            self.diagnoses.append(diagnosis)
-
-    def finding_notes(self) -> list[str]:
-        return [f"finding {case}: {', '.join(codes)}" for case, codes in self.findings.items()]
 
 
 def error_diagnosis(error: dict) -> str:
@@ -371,35 +344,24 @@ def _port_layers(case: dict) -> dict:
 
 def analyse(function, calls: list, result, settings):
     """The analysis.FunctionResult of one lenet-dict function (see the module doc)."""
-    from .. import analysis
     from .lenet_dict import VARIANT_NOTES
-    try:
-        seen = analysis.seen_calls(calls, result)
-        ran = [(_case_of(s.call), s.record) for s in seen if s.fate.judged and s.record is not None]
-        verdict = Verdict(bool(getattr(settings, "strict", False)))
+    verdict = Verdict(bool(getattr(settings, "strict", False)))
+
+    def judge(seen):
+        ran = [(_case_of(s.call), s.record) for s in seen]
         variant = next((record["variant"] for _, record in ran), None)
-        if ran:
-            layout = columns.LAYOUT_OF[variant]
-            if function.op == "lenet.sgd_momentum":
-                zero_based, one_rate = ran[0][1]["zero_based"], ran[0][1]["one_rate"]
-                judge_sgd([(_port_layers(c) if zero_based else c, r) for c, r in ran], one_rate, zero_based, verdict)
-            elif function.op == "lenet.get_lr":
-                judge_lr(ran, verdict)
-            elif function.kind == "forward":
-                judge_forward(calls[0].options["layer"], layout, ran, verdict)
-            else:
-                judge_backward(calls[0].options["layer"], layout, ran, verdict)
-        checks = [analysis.Check(*check) for check in verdict.checks]
-        status = analysis.status_of(checks, [s for s in seen if s.fate.judged], result.ended)
-        if ran and all(record.get("error") or record.get("blocked") for _, record in ran):
-            status = "error"
-        notes = ([VARIANT_NOTES[variant]] if variant else []) + verdict.notes + verdict.finding_notes()
-        return analysis.FunctionResult(
-            function.name, status, checks, diagnoses=verdict.diagnoses if status != "pass" else [],
-            seconds=result.seconds, notes=list(dict.fromkeys(notes)), output=result.output,
-            not_checked=[{"name": s.call.label, "detail": s.fate.reason or "not run"} for s in seen
-                         if not s.fate.judged],
-            calls=[{"name": s.call.label, "state": s.fate.state,
-                    "seconds": None if s.fate.seconds is None else round(s.fate.seconds, 4)} for s in seen])
-    except Exception as error:  # noqa: BLE001 - a bug of the checker's: this function is not graded, and says so
-        return analysis.checker_failure(function.name, error)
+        if not ran:
+            return []
+        layout = columns.LAYOUT_OF[variant]
+        if function.op == "lenet.sgd_momentum":
+            zero_based, one_rate = ran[0][1]["zero_based"], ran[0][1]["one_rate"]
+            judge_sgd([(_port_layers(c) if zero_based else c, r) for c, r in ran], one_rate, zero_based, verdict)
+        elif function.op == "lenet.get_lr":
+            judge_lr(ran, verdict)
+        elif function.kind == "forward":
+            judge_forward(calls[0].options["layer"], layout, ran, verdict)
+        else:
+            judge_backward(calls[0].options["layer"], layout, ran, verdict)
+        return [VARIANT_NOTES[variant]]
+
+    return result_of(function, calls, result, verdict, judge)
