@@ -2,6 +2,8 @@
 
 handout      the homework's ``simple_conv_net_func.py`` (seed 000)          :mod:`.handout`
 functional   torch.nn.functional's names and signatures (vector_ops...)      :mod:`.functional`
+lenet-dict   seed 003's LeNet in numpy dicts (CMU 10-601 hw7, its port)    :mod:`.lenet_dict`
+model        an nn.Module class against a declared architecture (seed 001)  :mod:`.model`
 
 A form is a :class:`~.base.Form` (the API, in :mod:`.base`); adding one is a module of this package
 that builds one and a line below that registers it (docs/drafts/forms-api.md). The ops and native
@@ -65,9 +67,12 @@ def names_in_source(path: Path) -> set[str] | None:
 
 
 from . import functional, handout  # noqa: E402 - the built-in forms, registered below, after the API
+from . import lenet_dict, model  # noqa: E402 - issue 20's forms
 
 register(handout.FORM)
 register(functional.FORM)
+register(lenet_dict.FORM)
+register(model.FORM)
 
 HANDOUT = handout.FUNCTIONS
 FUNCTIONAL = functional.FUNCTIONS
