@@ -23,12 +23,13 @@ import os
 import signal
 import sys
 import traceback
+from pathlib import Path
 
 import torch
 
 from ..cli import non_negative_int, positive_float, positive_int
 from . import report
-from .forms import ALL_NAMES, FORMS
+from .forms import FORMS, all_names, load_form
 from .grade import TRAINING, Options, check
 from .plans import Settings
 from .progress import Progress
@@ -38,7 +39,23 @@ from .schedule import Budget
 from .targets import TargetError, resolve
 
 
+def form_argument(value: str) -> str:
+    """--form: a registered form's name, or an instructor's form file (loaded and registered): the form's name."""
+    if value in FORMS:
+        return value
+    if not value.endswith(".py"):
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(FORMS)} or a form file (.py), got {value!r}")
+    try:
+        return load_form(value).name
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--form {Path(value).resolve()}: ")) from error
+
+
 def parse_args(argv=None) -> argparse.Namespace:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    early = argparse.ArgumentParser(prog="python -m simple_conv_net.check", add_help=False)
+    early.add_argument("--form", type=form_argument)
+    early.parse_known_args(argv)             # a form file's names are --only's choices too
     parser = argparse.ArgumentParser(prog="python -m simple_conv_net.check",
                                      description="Check anyone's implementation against native PyTorch.")
     parser.add_argument("target", nargs="?", help="a .py file, a folder holding simple_conv_net_func.py, or a module")
@@ -46,8 +63,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", metavar="DIR", help="--batch: where the gradebook and reports go "
                                                      "(default: DIR-results beside DIR)")
     parser.add_argument("--force", action="store_true", help="--batch: grade again what is already graded")
-    parser.add_argument("--form", choices=list(FORMS),
-                        help="the names to look for (default: detected from the names the module defines)")
+    parser.add_argument("--form", metavar="NAME|FILE", type=form_argument,
+                        help=f"the form to read the module in: {', '.join(FORMS)}, or an instructor's form file "
+                             f"(a .py that builds FORM, see docs; trusted code: it runs in the checker's process) "
+                             f"(default: detected from the names the module defines)")
     parser.add_argument("--rubric", metavar="NAME|FILE",
                         help="homework (seed 000's split) or a rubric JSON file (default: homework for the handout "
                              "form, a point per function for the functional form)")
@@ -55,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--gradescope", metavar="FILE", help="write Gradescope's results.json")
     parser.add_argument("--prairielearn", metavar="FILE", help="write PrairieLearn's external grader results.json")
     parser.add_argument("--feedback", metavar="FILE", help="write a Markdown report for the student")
-    parser.add_argument("--only", nargs="+", metavar="NAME", choices=[*ALL_NAMES, TRAINING],
+    parser.add_argument("--only", nargs="+", metavar="NAME", choices=[*all_names(), TRAINING],
                         help="check just these functions ('training' for task 3; the rubric's other items are not "
                              "graded); give it after TARGET")
     parser.add_argument("--timeout", type=positive_float, default=60.0, metavar="S",

@@ -16,12 +16,15 @@ plans, rubric and analysis are imported when first used, in the parent).
 from __future__ import annotations
 
 import ast
+import importlib.util
+import sys
 from pathlib import Path
 
 from .base import KINDS, Form, Function
 from .ops import OPS, Op, native_call, register_op
 
 FORMS: dict[str, Form] = {}
+FILES: dict[str, str] = {}      # name -> the file of a form loaded with load_form (--form path/to/form.py)
 
 
 def register(form: Form) -> Form:
@@ -33,6 +36,44 @@ def register(form: Form) -> Form:
         register_op(name, op)
     FORMS[form.name] = form
     return form
+
+
+def load_form(path) -> Form:
+    """The form an instructor's file builds as ``FORM`` (see forms.adapter), imported and registered once. The file is
+    trusted code, like a rubric: it runs in the checker's process (and in each child, before the submission)."""
+    path = Path(path).resolve()
+    known = next((name for name, source in FILES.items() if source == str(path)), None)
+    if known is not None:
+        return FORMS[known]
+    if not path.is_file() or path.suffix != ".py":
+        raise ValueError(f"--form {path}: expected a form's name or a Python file that builds FORM, got no such file")
+    name = f"_checker_form_{len(FILES)}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        sys.modules.pop(name, None)
+        raise ValueError(f"--form {path}: importing it raises {type(error).__name__}: {error}") from error
+    form = getattr(module, "FORM", None)
+    if not isinstance(form, Form):
+        raise ValueError(f"--form {path}: expected the file to build a Form named FORM, got {type(form).__name__}")
+    register(form)
+    FILES[form.name] = str(path)
+    return form
+
+
+def form_request(name: str) -> dict:
+    """What a child's request says of its form: the name, and the file of a form loaded from one."""
+    return {"form": name, **({"form_file": FILES[name]} if name in FILES else {})}
+
+
+def form_of(request: dict) -> Form:
+    """In the child: the request's form (its file loaded first, if it came from one)."""
+    if request.get("form_file"):
+        load_form(request["form_file"])
+    return FORMS[request.get("form", "handout")]
 
 
 def all_names() -> tuple[str, ...]:
@@ -78,5 +119,6 @@ HANDOUT = handout.FUNCTIONS
 FUNCTIONAL = functional.FUNCTIONS
 ALL_NAMES = all_names()     # the built-in forms' names (a form registered later: all_names())
 
-__all__ = ["ALL_NAMES", "FORMS", "FUNCTIONAL", "HANDOUT", "KINDS", "OPS", "Form", "Function", "Op", "all_names",
-           "detect_form", "names_in_source", "native_call", "register", "register_op"]
+__all__ = ["ALL_NAMES", "FILES", "FORMS", "FUNCTIONAL", "HANDOUT", "KINDS", "OPS", "Form", "Function", "Op", "all_names",
+           "detect_form", "form_of", "form_request", "load_form", "names_in_source", "native_call", "register",
+           "register_op"]

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import torch
 
-from ...compare import compare
 from . import columns
 from .lenet_truth import SGD_VARIANTS, get_lr, layer_truth, sgd_truth, sgd_variant
 from .verdict import Verdict, result_of
+from .verdict import compared as _compare, detail as _describe, placeholder_zeros as _zeros
 
 LAYOUT_WORDS = {"hwc-C": "C order of (height, width, channel), the channel fastest",
                 "hwc-F": "Fortran order of (height, width, channel), the height fastest",
@@ -53,20 +53,6 @@ def error_diagnosis(error: dict) -> str:
     if kind == "NameError" and "xrange" in message:
         return f"{kind}: {message}: xrange is Python 2's; use range"
     return f"{kind}: {message}"
-
-
-def _compare(truth: torch.Tensor, got: torch.Tensor | None):
-    return None if got is None else compare(truth, got.to(torch.float64), dtype=torch.float64)
-
-
-def _zeros(got: torch.Tensor | None, truth: torch.Tensor) -> bool:
-    return got is not None and got.numel() == truth.numel() and not bool(got.any()) and bool(truth.any())
-
-
-def _describe(comparison) -> str:
-    if comparison.problem:
-        return comparison.problem
-    return f"max_rel {comparison.max_rel:.3g} (tolerance {comparison.tolerance:.0e})"
 
 
 # ----------------------------------------------------------------------------- layers

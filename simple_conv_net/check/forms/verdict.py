@@ -1,6 +1,7 @@
 """What a form's judges found about one function: checks, findings per class of cases, diagnoses and notes.
 
-Shared by the forms whose judging is their own (lenet-dict, instructors' forms built with :mod:`.adapter`).
+Shared by the forms whose judging is their own (lenet-dict, instructors' forms built with :mod:`.adapter`), with the
+comparisons they share.
 A check's name starts with its kind (values, gradient, type, arguments...), which a rubric counts.
 The ``assignment`` and ``ties`` classes of cases decide; a ``general`` case (non-square inputs,
 other strides and paddings) fails a function only when ``strict``, and is otherwise reported as a
@@ -9,6 +10,10 @@ note. Findings are short codes ("zeros:out", "layout:chw-C", "w", "blocked"...),
 """
 
 from __future__ import annotations
+
+import torch
+
+from ...compare import compare
 
 DECIDING = ("assignment", "ties")
 
@@ -38,6 +43,22 @@ class Verdict:
 
     def finding_notes(self) -> list[str]:
         return [f"finding {case}: {', '.join(codes)}" for case, codes in self.findings.items()]
+
+
+def compared(truth: torch.Tensor, got: torch.Tensor | None):
+    """compare's verdict on ``got`` (float64) against native's ``truth``, or None when nothing came back."""
+    return None if got is None else compare(truth, got.to(torch.float64), dtype=torch.float64)
+
+
+def placeholder_zeros(got: torch.Tensor | None, truth: torch.Tensor) -> bool:
+    """Zeros of the expected size where native's answer is not: a starter's placeholder."""
+    return got is not None and got.numel() == truth.numel() and not bool(got.any()) and bool(truth.any())
+
+
+def detail(comparison) -> str:
+    if comparison.problem:
+        return comparison.problem
+    return f"max_rel {comparison.max_rel:.3g} (tolerance {comparison.tolerance:.0e})"
 
 
 def judged(seen: list) -> list:
