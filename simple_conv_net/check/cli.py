@@ -1,7 +1,7 @@
 """python -m simple_conv_net.check: check anyone's implementation against native PyTorch.
 
     python -m simple_conv_net.check TARGET [--rubric homework|FILE] [--json FILE] [--gradescope FILE]
-                                           [--feedback FILE] [--form handout|functional] ...
+                                           [--feedback FILE] [--form NAME|FORM_FILE.py] ...
     python -m simple_conv_net.check --batch DIR [--out DIR] [--force] [--rubric ...] ...
     python -m simple_conv_net.check autograder --rubric ... [-o autograder.zip]     (see autograder.py)
     python -m simple_conv_net.check run-autograder autograder.zip SUBMISSION [--setup]
@@ -101,6 +101,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="SGD steps of the training check, 0 to skip it (default: 200)")
     parser.add_argument("--test-samples", type=positive_int, default=1000, metavar="N",
                         help="MNIST test images the trained nets are scored on (default: 1000)")
+    parser.add_argument("--strict", action="store_true",
+                        help="lenet-dict and form files: the general cases (non-square inputs, other strides and "
+                             "paddings) fail a function too (default: reported only)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the inputs and weights (default: 0)")
     parser.add_argument("--data-dir", default=None, help="directory with the MNIST IDX files")
     args = parser.parse_args(argv)
@@ -119,7 +122,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def options_of(args) -> Options:
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     settings = Settings(tuple(sorted(set(args.batch_sizes))), tuple(sorted(set(args.scalar_batch_sizes))),
-                        args.speed_repeats, args.seed, args.data_dir, args.train_steps, args.test_samples)
+                        args.speed_repeats, args.seed, args.data_dir, args.train_steps, args.test_samples,
+                        strict=args.strict)
     only = None if args.only is None else tuple(dict.fromkeys(args.only))
     return Options(settings, Limits(args.call_timeout, args.memory_mb, threads), args.jobs, args.form,
                    Budget(args.timeout, args.call_timeout), only)

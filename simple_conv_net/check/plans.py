@@ -52,6 +52,7 @@ class Settings:
     data_dir: str | None = None
     train_steps: int = 200
     test_samples: int = 1000
+    strict: bool = False          # --strict: the general cases of the forms that have them decide too
 
     @staticmethod
     def detail(sizes: tuple) -> int:

@@ -81,6 +81,11 @@ def judge_structure(record: dict, declaration, n_classes: int, batch: int, verdi
         return False
     shape = record.get("output_info", {}).get("shape")
     facts["output_shape"] = shape
+    returned = record.get("output_info", {}).get("type", "nothing")
+    verdict.check("returns", shape is not None, "a tensor" if shape is not None else f"returned {returned}")
+    if shape is None:
+        verdict.diagnoses.append(f"the forward returns {returned}, not the logits: not implemented yet? (lenet-hw5 "
+                                 f"gives nothing for the architecture or the APIs of a forward that returns no tensor)")
     verdict.check("shape", shape == [batch, n_classes], f"output {shape}, expected {[batch, n_classes]}")
     differences, first = layer_differences(declaration, record["events"])
     facts["layers"] = differences
