@@ -233,3 +233,24 @@ def test_checker_model_form_json_and_rubric(tmp_path):
     assert entry["status"] == "fail" and "layer pool: AvgPool2d(2, 2), declared MaxPool2d(2, 2)" in entry["diagnoses"]
     json.dumps(report)
     shutil.rmtree(tmp_path)
+
+
+def test_model_class_option_checks_and_scores_another_class(tmp_path):
+    """--model-class MyNet: the form checks MyNet, and lenet-hw5's items score it."""
+    from simple_conv_net.check import cli
+    from simple_conv_net.check.forms import model
+    source = compose("lenet_model", "good", tmp_path).read_text().replace("class LeNet(", "class MyNet(")
+    (tmp_path / "renamed.py").write_text(source)
+    spec = importlib.util.spec_from_file_location("lenet_model_renamed", tmp_path / "renamed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        args = cli.parse_args(["renamed.py", "--model-class", "MyNet", "--only", "MyNet"])
+        assert args.model_class == "MyNet" and list(FORMS["model"]) == ["MyNet"]
+        result = run_form(module, "model", "MyNet")
+        assert result.status == "pass"
+        report = {"form": "model", "functions": {"MyNet": function_entry(result)}}
+        items = rescore(report, FORMS["model"].default_rubric(report))["rubric"]["items"]
+        assert [i["score"] for i in items] == [10, 10, 2, 0]
+    finally:
+        model.use_class(model.MODEL_CLASS)

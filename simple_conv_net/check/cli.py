@@ -51,11 +51,21 @@ def form_argument(value: str) -> str:
         raise argparse.ArgumentTypeError(str(error).removeprefix(f"--form {Path(value).resolve()}: ")) from error
 
 
+def model_class(value: str) -> str:
+    """--model-class: the class the model form checks (a Python name)."""
+    if not value.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected the name of a class (a Python identifier), got {value!r}")
+    from .forms import model
+    model.use_class(value)
+    return value
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     argv = sys.argv[1:] if argv is None else list(argv)
     early = argparse.ArgumentParser(prog="python -m simple_conv_net.check", add_help=False)
     early.add_argument("--form", type=form_argument)
-    early.parse_known_args(argv)             # a form file's names are --only's choices too
+    early.add_argument("--model-class", type=model_class)
+    early.parse_known_args(argv)             # a form file's names, or the model's class, are --only's choices too
     parser = argparse.ArgumentParser(prog="python -m simple_conv_net.check",
                                      description="Check anyone's implementation against native PyTorch.")
     parser.add_argument("target", nargs="?", help="a .py file, a folder holding simple_conv_net_func.py, or a module")
@@ -67,6 +77,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"the form to read the module in: {', '.join(FORMS)}, or an instructor's form file "
                              f"(a .py that builds FORM, see docs; trusted code: it runs in the checker's process) "
                              f"(default: detected from the names the module defines)")
+    parser.add_argument("--model-class", metavar="NAME", type=model_class,
+                        help="the model form: the nn.Module class to check (default: LeNet)")
     parser.add_argument("--rubric", metavar="NAME|FILE",
                         help="homework (seed 000's split) or a rubric JSON file (default: homework for the handout "
                              "form, a point per function for the functional form)")
