@@ -125,10 +125,11 @@ CARD_KEY = ("checks: of every check of the function, how many pass (the rubric c
 def card(report: dict) -> str:
     """The terminal's score card."""
     lines = [f"simple_conv_net.check: {report['target']} ({report['form']} form), {report['seconds']:.0f} s", ""]
-    lines.append(f"{'function':<20}{'status':<12}{'checks':>8}{'not run':>9}{'seconds':>9}")
+    width = max([20, *(len(name) + 2 for name in report["functions"])])
+    lines.append(f"{'function':<{width}}{'status':<12}{'checks':>8}{'not run':>9}{'seconds':>9}")
     for name, entry in report["functions"].items():
         skipped = len(entry.get("not_checked", [])) or "-"
-        lines.append(f"{name:<20}{entry['status']:<12}{_count(entry):>8}{skipped:>9}{entry['seconds']:>9.1f}")
+        lines.append(f"{name:<{width}}{entry['status']:<12}{_count(entry):>8}{skipped:>9}{entry['seconds']:>9.1f}")
     lines.append(f"({CARD_KEY})")
     for name, entry in report["functions"].items():
         if entry["status"] in ("pass", "missing") and not entry["notes"] and not entry.get("not_checked"):
@@ -143,7 +144,8 @@ def card(report: dict) -> str:
         lines += _not_checked_lines(entry, "  ? ", 2)
         lines += [f"  ! {text}" for text in entry["diagnoses"]]
         lines += [f"  - {text}" for text in entry["notes"]]
-    lines += ["", f"time per epoch (task 3): {epoch_answer(report)}"]
+    if has_training(report):
+        lines += ["", f"time per epoch (task 3): {epoch_answer(report)}"]
     lines += [f"note: {text}" for text in report.get("notes", [])]
     rubric = report["rubric"]
     lines += ["", f"rubric {rubric['rubric']}:"]
@@ -155,6 +157,12 @@ def card(report: dict) -> str:
         lines += ["", "grading errors (not the submission's fault: the items they touch are not graded; fix them "
                       "and run again):"] + [f"  {text}" for text in report["grading_errors"]]
     return "\n".join(lines)
+
+
+def has_training(report: dict) -> bool:
+    """Whether the report's form has task 3 (training SimpleConvNet from its functions)."""
+    form = FORMS.get(report["form"])
+    return form is None or form.trains
 
 
 def _sentence(text: str) -> str:
@@ -186,7 +194,7 @@ def feedback(report: dict) -> str:
         lines += ["", "**Not graded**, through no fault of yours (the checker's or the grading machine's; it will "
                       "be graded again once fixed): " + "; ".join(report["grading_errors"])]
     lines += ["", RULE, "", TIME_RULE, ""]
-    lines += [f"Time per epoch (task 3): {epoch_answer(report)}.", ""]
+    lines += [f"Time per epoch (task 3): {epoch_answer(report)}.", ""] if has_training(report) else []
     passing = [name for name, entry in report["functions"].items()
                if entry["status"] == "pass" and not entry["notes"] and not entry.get("not_checked")]
     if passing:

@@ -58,6 +58,12 @@ def error_diagnosis(error: dict) -> str:
 # ----------------------------------------------------------------------------- layers
 
 
+def raised(verdict: Verdict, kind: str, what: str, case: str, error: dict) -> None:
+    """A call that raised: its check fails and the error is its finding, in one line (see error_diagnosis)."""
+    verdict.check(kind, what, case, False, f"raised {error_diagnosis(error)}")
+    verdict.find(case, f"error:{error['type']}", error_diagnosis(error))
+
+
 def _out_columns(truth: torch.Tensor, layout: str) -> torch.Tensor:
     return truth.T if truth.dim() == 2 else torch.as_tensor(columns.to_columns(truth, layout))
 
@@ -87,8 +93,7 @@ def judge_forward(kind: str, handout_layout: str, calls: list, verdict: Verdict)
         mine = by_layout[handout_layout]
         label = case["case"]
         if "error" in mine:
-            verdict.check("values", "out", label, False, f"raised {error_diagnosis(mine['error'])}")
-            verdict.find(label, f"error:{mine['error']['type']}", error_diagnosis(mine["error"]))
+            raised(verdict, "values", "out", label, mine["error"])
             continue
         if mine.get("data") is None:
             what = mine.get("info", {}).get("type", "nothing")
@@ -190,8 +195,7 @@ def judge_backward(kind: str, layout: str, calls: list, verdict: Verdict) -> Non
             verdict.find(label, "blocked", f"not run: {record['blocked']}, so there is no output to run it on")
             continue
         if record.get("error"):
-            verdict.check("gradient", "input_od", label, False, f"raised {error_diagnosis(record['error'])}")
-            verdict.find(label, f"error:{record['error']['type']}", error_diagnosis(record["error"]))
+            raised(verdict, "gradient", "input_od", label, record["error"])
             continue
         truth = truth_of(kind, case)
         parts = {"input_od": _input_columns(case, truth["input_od"], layout)}
@@ -240,8 +244,7 @@ def judge_sgd(calls: list, one_rate: bool, zero_based: bool, verdict: Verdict) -
     for case, record in calls:
         label = case["case"]
         if record.get("error"):
-            verdict.check("values", "update", label, False, f"raised {error_diagnosis(record['error'])}")
-            verdict.find(label, f"error:{record['error']['type']}", error_diagnosis(record["error"]))
+            raised(verdict, "values", "update", label, record["error"])
             continue
         if "params" not in record:
             verdict.check("type", "update", label, False, f"returned {record.get('info', {}).get('type')}, not "
@@ -290,8 +293,7 @@ def judge_lr(calls: list, verdict: Verdict) -> None:
     for case, record in calls:
         label = case["case"]
         if record.get("error"):
-            verdict.check("values", "rate", label, False, f"raised {error_diagnosis(record['error'])}")
-            verdict.find(label, f"error:{record['error']['type']}", error_diagnosis(record["error"]))
+            raised(verdict, "values", "rate", label, record["error"])
             continue
         expected = torch.tensor(get_lr(*case["arguments"]), dtype=torch.float64)
         got = record.get("value")

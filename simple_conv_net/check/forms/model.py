@@ -68,6 +68,7 @@ def analyse(function: Function, calls: list, result, settings):
     from .. import analysis
     from . import model_judge
     from .architecture import lenet5
+    from .verdict import function_result
     try:
         seen = analysis.seen_calls(calls, result)
         verdict = model_judge.ModelVerdict()
@@ -89,14 +90,8 @@ def analyse(function: Function, calls: list, result, settings):
         status = analysis.status_of(checks, [s for s in seen if s.fate.judged], result.ended)
         if verdict.facts.get("constructs") is False:
             status = "error"
-        notes = verdict.notes + [summary(verdict.facts)]
-        return analysis.FunctionResult(
-            function.name, status, checks, diagnoses=verdict.diagnoses, seconds=result.seconds, notes=notes,
-            output=result.output,
-            not_checked=[{"name": s.call.label, "detail": s.fate.reason or "not run"} for s in seen
-                         if not s.fate.judged],
-            calls=[{"name": s.call.label, "state": s.fate.state,
-                    "seconds": None if s.fate.seconds is None else round(s.fate.seconds, 4)} for s in seen])
+        return function_result(function.name, status, checks, verdict.diagnoses,
+                               verdict.notes + [summary(verdict.facts)], seen, result)
     except Exception as error:  # noqa: BLE001 - a bug of the checker's: this function is not graded, and says so
         return analysis.checker_failure(function.name, error)
 

@@ -79,13 +79,17 @@ def result_of(function, calls: list, result, verdict: Verdict, judge):
         status = analysis.status_of(checks, [s for s in seen if s.fate.judged], result.ended)
         if ran and all(s.record.get("error") or s.record.get("blocked") for s in ran):
             status = "error"
-        return analysis.FunctionResult(
-            function.name, status, checks, diagnoses=verdict.diagnoses if status != "pass" else [],
-            seconds=result.seconds, notes=list(dict.fromkeys(notes + verdict.notes + verdict.finding_notes())),
-            output=result.output,
-            not_checked=[{"name": s.call.label, "detail": s.fate.reason or "not run"} for s in seen
-                         if not s.fate.judged],
-            calls=[{"name": s.call.label, "state": s.fate.state,
-                    "seconds": None if s.fate.seconds is None else round(s.fate.seconds, 4)} for s in seen])
+        return function_result(function.name, status, checks, verdict.diagnoses if status != "pass" else [],
+                               list(dict.fromkeys(notes + verdict.notes + verdict.finding_notes())), seen, result)
     except Exception as error:  # noqa: BLE001 - a bug of the checker's: this function is not graded, and says so
         return analysis.checker_failure(function.name, error)
+
+
+def function_result(name: str, status: str, checks: list, diagnoses: list, notes: list, seen: list, result):
+    """The analysis.FunctionResult of a form's own judging: its verdict, with what ran and what did not."""
+    from .. import analysis
+    return analysis.FunctionResult(
+        name, status, checks, diagnoses=diagnoses, seconds=result.seconds, notes=notes, output=result.output,
+        not_checked=[{"name": s.call.label, "detail": s.fate.reason or "not run"} for s in seen if not s.fate.judged],
+        calls=[{"name": s.call.label, "state": s.fate.state,
+                "seconds": None if s.fate.seconds is None else round(s.fate.seconds, 4)} for s in seen])
