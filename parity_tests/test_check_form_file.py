@@ -163,3 +163,10 @@ def test_batch_over_two_forms(tmp_path, forget_forms):
         assert (out / name / "feedback.md").read_text().strip() and (out / name / "results.json").is_file()
     rows = list(csv.DictReader((out / "gradebook.csv").open()))
     assert [row["submission"] for row in rows] == ["alice", "bob"]
+
+
+def test_the_autograder_zip_refuses_a_form_file(tmp_path, forget_forms, capsys):
+    """The zip does not carry the form file, so building one with it is refused, saying so (nothing is written)."""
+    assert cli.main(["autograder", "--rubric", "homework", "--form", str(EXAMPLE), "-o", str(tmp_path / "a.zip")]) == 2
+    assert "an instructor's form file is not packed into the autograder zip" in capsys.readouterr().err
+    assert not (tmp_path / "a.zip").exists()
