@@ -108,6 +108,7 @@ def check_lenet_fixture(name: str, tmp_path, every_function: bool) -> None:
             assert first_case(found, code) == case, (name, function, code, found)
         if set(cases.values()) == {"general"}:      # reported, and failing only with --strict
             assert result.status == "pass", (name, function)
+            assert any(note.startswith("reported (general cases): ") for note in result.notes), result.notes
             assert run_form(module, "lenet-dict", function, STRICT).status == "fail"
             continue
         assert result.status != "pass", (name, function)

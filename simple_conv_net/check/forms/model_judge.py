@@ -92,8 +92,10 @@ def judge_structure(record: dict, declaration, n_classes: int, batch: int, verdi
     facts["architecture_first_difference"] = first
     verdict.check("layers", not differences, "as declared" if not differences else
                   "; ".join(f"{name}: {text}" for name, text in differences.items()))
-    for name, text in differences.items():
-        verdict.diagnoses.append(f"layer {name}: {text}")
+    if differences and not record["events"]:
+        verdict.diagnoses.append(f"its forward runs no layer: every declared layer is missing ({', '.join(differences)})")
+    else:
+        verdict.diagnoses += [f"layer {name}: {text}" for name, text in differences.items()]
     apis = record["apis"]
     facts["apis_outside_nn"], facts["apis_functional"] = apis["outside_nn"], apis["functional"]
     facts["tensor_methods"] = apis["tensor_methods"]

@@ -1,12 +1,12 @@
 """What a form's judges found about one function: checks, findings per class of cases, diagnoses and notes.
 
-Shared by the forms whose judging is their own (lenet-dict, instructors' forms built with :mod:`.adapter`), with the
-comparisons they share.
-A check's name starts with its kind (values, gradient, type, arguments...), which a rubric counts.
-The ``assignment`` and ``ties`` classes of cases decide; a ``general`` case (non-square inputs,
-other strides and paddings) fails a function only when ``strict``, and is otherwise reported as a
-note. Findings are short codes ("zeros:out", "layout:chw-C", "w", "blocked"...), kept as notes
-``finding CASE: CODES`` so that tests and instructors can read them back from the report.
+Shared by the forms whose judging is their own (lenet-dict, instructors' forms built with :mod:`.adapter`), with
+the comparisons they share. A check's name starts with its kind (values, gradient, type, arguments...), which a
+rubric counts. The ``assignment`` and ``ties`` classes of cases decide; a ``general`` case (non-square inputs,
+other strides and paddings) fails a function only when ``strict``, and is otherwise reported as a note (with
+the diagnosis found there: "reported (general cases): ..."). Findings are short codes ("zeros:out",
+"layout:chw-C", "w", "blocked"...), kept as notes ``finding CASE: CODES`` so that tests and instructors can
+read them back from the report.
 """
 
 from __future__ import annotations
@@ -79,8 +79,10 @@ def result_of(function, calls: list, result, verdict: Verdict, judge):
         status = analysis.status_of(checks, [s for s in seen if s.fate.judged], result.ended)
         if ran and all(s.record.get("error") or s.record.get("blocked") for s in ran):
             status = "error"
+        reported = [f"reported (general cases): {text}" for text in verdict.diagnoses] if status == "pass" else []
         return function_result(function.name, status, checks, verdict.diagnoses if status != "pass" else [],
-                               list(dict.fromkeys(notes + verdict.notes + verdict.finding_notes())), seen, result)
+                               list(dict.fromkeys(notes + reported + verdict.notes + verdict.finding_notes())), seen,
+                               result)
     except Exception as error:  # noqa: BLE001 - a bug of the checker's: this function is not graded, and says so
         return analysis.checker_failure(function.name, error)
 
