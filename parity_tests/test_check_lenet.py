@@ -172,6 +172,8 @@ def test_model_fixture(name, tmp_path):
         f"parameters: {expect['parameters']:,}", f"equal to the reference: {equal[expect['equal_to_reference']]}",
         f"first difference: {expect['first_difference'] or '-'}", f"output shape: {expect['output_shape']}"))
     assert f"APIs outside torch.nn: {', '.join(expect['apis_outside_nn']) or '-'}" in line
+    if expect["apis_outside_nn"]:
+        assert f"its forward calls {', '.join(expect['apis_outside_nn'])}: outside torch.nn" in result.diagnoses[-1]
     for layer, text in expect.get("layers", {}).items():
         assert any(d.startswith(f"layer {layer}: {text}") for d in result.diagnoses), (layer, result.diagnoses)
     kind = MODEL["fixtures"][name]["kind"]
@@ -219,11 +221,17 @@ def test_checker_takes_the_ports_folder(tmp_path):
     assert report["functions"]["conv_layer_forward"]["status"] == "fail"
 
 
-def test_checker_names_python2_files_unusable(tmp_path):
-    report = grade.check(resolve(str(compose("lenet_dict", "cmu10601_py2_print_statement", tmp_path))),
-                         grade.Options(SETTINGS, form="lenet-dict", jobs=2))
+@pytest.mark.parametrize("name, words", [("cmu10601_py2_print_statement", "Missing parentheses in call to 'print'"),
+                                         ("cmu10601_py2_mixed_tabs", "TabError: inconsistent use of tabs and spaces"),
+                                         ("cmu10601_missing_module_scipy", "No module named 'scipy'")])
+def test_checker_names_files_that_cannot_run_under_python3(name, words, tmp_path):
+    """The manifest's whole-file fixtures: one line naming the Python 2 (or missing-module) cause, no score."""
+    assert LENET["fixtures"][name]["file"]
+    report = grade.check(resolve(str(compose("lenet_dict", name, tmp_path))),
+                         grade.Options(SETTINGS, form="lenet-dict", jobs=2, only=("pooling_layer_forward",)))
     entry = report["functions"]["pooling_layer_forward"]
-    assert entry["status"] == "error" and "print" in " ".join(entry["diagnoses"])
+    assert entry["status"] == "error" and len(entry["diagnoses"]) == 1 and words in entry["diagnoses"][0]
+    assert report["score"] == 0
 
 
 def test_checker_model_form_json_and_rubric(tmp_path):

@@ -99,8 +99,10 @@ def judge_structure(record: dict, declaration, n_classes: int, batch: int, verdi
     apis = record["apis"]
     facts["apis_outside_nn"], facts["apis_functional"] = apis["outside_nn"], apis["functional"]
     facts["tensor_methods"] = apis["tensor_methods"]
-    verdict.check("api", not apis["outside_nn"], "torch.nn only" if not apis["outside_nn"] else
-                  f"calls {', '.join(apis['outside_nn'])}: outside torch.nn, which the handout does not allow")
+    outside = f"its forward calls {', '.join(apis['outside_nn'])}: outside torch.nn, which the handout does not allow"
+    verdict.check("api", not apis["outside_nn"], outside if apis["outside_nn"] else "torch.nn only")
+    if apis["outside_nn"]:
+        verdict.diagnoses.append(outside)
     if apis["functional"] or apis["tensor_methods"]:
         verdict.notes.append("the forward's own calls: " + ", ".join(apis["functional"] + [
             f"Tensor.{m}" for m in apis["tensor_methods"]]) + " (torch.nn.functional is inside torch.nn)")
