@@ -170,3 +170,14 @@ def test_the_autograder_zip_refuses_a_form_file(tmp_path, forget_forms, capsys):
     assert cli.main(["autograder", "--rubric", "homework", "--form", str(EXAMPLE), "-o", str(tmp_path / "a.zip")]) == 2
     assert "an instructor's form file is not packed into the autograder zip" in capsys.readouterr().err
     assert not (tmp_path / "a.zip").exists()
+
+
+def test_an_unusable_submission_in_a_form_files_batch_keeps_its_form(tmp_path, forget_forms):
+    """A submission with nothing to grade, in a batch of --form FILE: its row is scored by that form's rubric."""
+    name = load_form(EXAMPLE).name
+    folder = tmp_path / "submissions"
+    (folder / "empty").mkdir(parents=True)
+    out = tmp_path / "results"
+    batch.grade_batch(folder, out, grade.Options(SETTINGS, jobs=1, form=name), None, False)
+    report = json.loads((out / "empty" / "report.json").read_text())
+    assert report["form"] == "my-course" and report["rubric"]["rubric"] == "my-course" and report["score"] == 0
