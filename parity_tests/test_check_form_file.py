@@ -181,3 +181,16 @@ def test_an_unusable_submission_in_a_form_files_batch_keeps_its_form(tmp_path, f
     batch.grade_batch(folder, out, grade.Options(SETTINGS, jobs=1, form=name), None, False)
     report = json.loads((out / "empty" / "report.json").read_text())
     assert report["form"] == "my-course" and report["rubric"]["rubric"] == "my-course" and report["score"] == 0
+
+
+def test_a_single_function_on_torch_tensors(tmp_path, forget_forms):
+    """Single (no backward) with arrays="torch": a right function passes, the absolute value is named."""
+    (tmp_path / "single_form.py").write_text(
+        "from simple_conv_net.check.forms.adapter import Single, form\n"
+        "FORM = form('single', 'rectify(x) on torch tensors', [Single('rectify', 'relu', lambda t, o: (t['input'],))],"
+        " arrays='torch')\n")
+    form = load_form(tmp_path / "single_form.py")
+    right, wrong = (type("M", (), {"rectify": staticmethod(f)}) for f in (lambda x: x.clamp(min=0), lambda x: x.abs()))
+    assert run_form(form, right, "rectify").status == "pass"
+    result = run_form(form, wrong, "rectify")
+    assert result.status == "fail" and result.diagnoses[0].startswith("the absolute value instead of max(x, 0)")
