@@ -56,6 +56,7 @@ import torch
 from .. import data
 from ..io import atomic_file, atomic_write_text
 from . import cli, container, platforms, report as outputs
+from .forms import FILES
 from .grade import check
 from .progress import Progress
 from .rubric import VISIBILITIES, RubricError, find, load
@@ -159,7 +160,10 @@ def checker_settings(argv: list[str]) -> list[str]:
         if token.startswith("--") and chosen:
             raise AutograderError(f"{chosen[0]} is not an autograder setting: --jobs and --memory-mb are chosen in "
                                   f"the container from its CPUs and memory, and the outputs are the platform's")
-    cli.parse_args(["SUBMISSION", *argv])
+    args = cli.parse_args(["SUBMISSION", *argv])
+    if args.form in FILES:
+        raise AutograderError(f"--form {FILES[args.form]}: an instructor's form file is not packed into the autograder "
+                              f"zip (the container would not have it): grade with --batch, or give a built-in form")
     return list(argv)
 
 

@@ -72,9 +72,9 @@ def _stored(path: Path) -> dict | None:
 def _ungraded(name: str, note: str, settings: dict, fingerprint: str | None, traceback_text: str = "",
               grading_error: bool = False) -> dict:
     """The report of a submission the checker could not grade (no functions: the note says why; with
-    ``grading_error`` it is the checker's fault, and none of its items is graded)."""
-    return {"target": name, "form": "handout", "functions": {}, "epoch": {}, "notes": [note], "seconds": 0.0,
-            "settings": settings, "fingerprint": fingerprint, "traceback": traceback_text,
+    ``grading_error`` it is the checker's fault, and none of its items is graded), in the batch's --form if any."""
+    return {"target": name, "form": settings.get("form") or "handout", "functions": {}, "epoch": {}, "notes": [note],
+            "seconds": 0.0, "settings": settings, "fingerprint": fingerprint, "traceback": traceback_text,
             "ungraded": [note] if grading_error else []}
 
 

@@ -1,7 +1,7 @@
 """python -m simple_conv_net.check: check anyone's implementation against native PyTorch.
 
-    python -m simple_conv_net.check TARGET [--rubric homework|cs231n|FILE] [--json FILE] [--gradescope FILE]
-                                           [--feedback FILE] [--form handout|functional|cs231n] [--strict] ...
+    python -m simple_conv_net.check TARGET [--rubric NAME|FILE] [--json FILE] [--gradescope FILE]
+                                           [--feedback FILE] [--form NAME|FORM_FILE.py] [--strict] ...
     python -m simple_conv_net.check --batch DIR [--out DIR] [--force] [--rubric ...] ...
     python -m simple_conv_net.check autograder --rubric ... [-o autograder.zip]     (see autograder.py)
     python -m simple_conv_net.check run-autograder autograder.zip SUBMISSION [--setup]
@@ -24,12 +24,13 @@ import os
 import signal
 import sys
 import traceback
+from pathlib import Path
 
 import torch
 
 from ..cli import non_negative_int, positive_float, positive_int
 from . import report
-from .forms import ALL_NAMES, FORMS
+from .forms import FORMS, all_names, load_form
 from .grade import TRAINING, Options, check
 from .plans import Settings
 from .progress import Progress
@@ -40,7 +41,33 @@ from .servers import SANDBOXES, SandboxError, server_for
 from .targets import TargetError, resolve
 
 
+def form_argument(value: str) -> str:
+    """--form: a registered form's name, or an instructor's form file (loaded and registered): the form's name."""
+    if value in FORMS:
+        return value
+    if not value.endswith(".py"):
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(FORMS)} or a form file (.py), got {value!r}")
+    try:
+        return load_form(value).name
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--form {Path(value).resolve()}: ")) from error
+
+
+def model_class(value: str) -> str:
+    """--model-class: the class the model form checks (a Python name)."""
+    if not value.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected the name of a class (a Python identifier), got {value!r}")
+    from .forms import model
+    model.use_class(value)
+    return value
+
+
 def parse_args(argv=None) -> argparse.Namespace:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    early = argparse.ArgumentParser(prog="python -m simple_conv_net.check", add_help=False)
+    early.add_argument("--form", type=form_argument)
+    early.add_argument("--model-class", type=model_class)
+    early.parse_known_args(argv)             # a form file's names, or the model's class, are --only's choices too
     parser = argparse.ArgumentParser(prog="python -m simple_conv_net.check",
                                      description="Check anyone's implementation against native PyTorch.")
     parser.add_argument("target", nargs="?", help="a .py file, a folder holding simple_conv_net_func.py, or a module")
@@ -48,20 +75,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", metavar="DIR", help="--batch: where the gradebook and reports go "
                                                      "(default: DIR-results beside DIR)")
     parser.add_argument("--force", action="store_true", help="--batch: grade again what is already graded")
-    parser.add_argument("--form", choices=list(FORMS),
-                        help="the names to look for (default: detected from the names the module defines)")
+    parser.add_argument("--form", metavar="NAME|FILE", type=form_argument,
+                        help=f"the form to read the module in: {', '.join(FORMS)}, or an instructor's form file "
+                             f"(a .py that builds FORM, see docs; trusted code: it runs in the checker's process) "
+                             f"(default: detected from the names the module defines)")
+    parser.add_argument("--model-class", metavar="NAME", type=model_class,
+                        help="the model form: the nn.Module class to check (default: LeNet)")
     parser.add_argument("--rubric", metavar="NAME|FILE",
-                        help="homework (seed 000's split), cs231n (a point per forward/backward pair) or a rubric JSON "
-                             "file (default: homework for the handout form, cs231n for the cs231n form, a point per "
-                             "function for the functional form)")
+                        help="homework (seed 000's split), cs231n (a point per forward/backward pair), cmu-hw7 (seed 003), "
+                             "lenet-hw5 (seed 001) or a rubric JSON file (default: the form's own: homework for the "
+                             "handout form, a point per function for the functional form)")
     parser.add_argument("--strict", action="store_true",
-                        help="cs231n form: the general cases (non-square inputs, other strides, overlapping windows, pad 0 "
-                             "and 2, N = 1) fail a function too, not only the assignment's own cases")
+                        help="the forms with general cases (cs231n, lenet-dict, form files): those cases (non-square inputs, "
+                             "other strides, overlapping windows, other paddings, N = 1) fail a function too, not only "
+                             "the assignment's own cases (default: reported only)")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
     parser.add_argument("--gradescope", metavar="FILE", help="write Gradescope's results.json")
     parser.add_argument("--prairielearn", metavar="FILE", help="write PrairieLearn's external grader results.json")
     parser.add_argument("--feedback", metavar="FILE", help="write a Markdown report for the student")
-    parser.add_argument("--only", nargs="+", metavar="NAME", choices=[*ALL_NAMES, TRAINING],
+    parser.add_argument("--only", nargs="+", metavar="NAME", choices=[*all_names(), TRAINING],
                         help="check just these functions ('training' for task 3; the rubric's other items are not "
                              "graded); give it after TARGET")
     parser.add_argument("--timeout", type=positive_float, default=60.0, metavar="S",

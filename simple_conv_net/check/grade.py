@@ -24,7 +24,7 @@ import torch
 from . import plans, sandbox, schedule, training
 from .analysis import GRADING_ERROR, FunctionResult, checker_failure, first_line, unavailable
 from .diagnose import import_error_text
-from .forms import FORMS, Function, all_names, detect_form, names_in_source
+from .forms import FORMS, Function, all_names, detect_form, form_request, names_in_source
 from .forms.handout import call_style  # noqa: F401 - the handout's signature rule, as the tests use it
 from .report import function_entry, rescore
 from .rubric import Rubric
@@ -64,7 +64,7 @@ def child_execute(function: Function, target: Target, options: Options, schedule
     def execute(calls: list, pace) -> schedule.Ran:
         limit = sum(schedule_.limits.get(c.label, options.budget.call_seconds) for c in calls)
         limits = replace(options.limits, timeout=limit + schedule_.import_seconds + schedule.FINISH)
-        request = {"form": form, "function": function.name, "calls": [call.request() for call in calls]}
+        request = {**form_request(form), "function": function.name, "calls": [call.request() for call in calls]}
         run = sandbox.run_child("calls", request, target, limits, pace=pace)
         records = {r["label"]: r for name, r in run.records.items() if name.startswith("call-")}
         error = run.records.get("import", {}).get("error")

@@ -52,7 +52,7 @@ class Settings:
     data_dir: str | None = None
     train_steps: int = 200
     test_samples: int = 1000
-    strict: bool = False            # the general cases decide too (a form that has them: cs231n)
+    strict: bool = False          # --strict: the general cases of the forms that have them decide too
 
     @staticmethod
     def detail(sizes: tuple) -> int:

@@ -93,7 +93,8 @@ def summary(report: dict, note: str | None = None) -> str:
     lines = [f"Checked `{markdown(report['target'])}` ({report['form']} form) against native PyTorch."]
     lines += [markdown(note)] if note else []
     lines += ["", markdown(outputs._sentence(outputs.score_line(report))) + "."]
-    lines += ["", outputs.RULE, "", f"Time per epoch (task 3): {outputs.epoch_answer(report)}."]
+    lines += ["", outputs.RULE]
+    lines += ["", f"Time per epoch (task 3): {outputs.epoch_answer(report)}."] if outputs.has_training(report) else []
     lines += [f"\nNote: {markdown(text)}" for text in report.get("notes", [])]
     return "\n".join(lines)
 

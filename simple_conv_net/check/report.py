@@ -122,12 +122,6 @@ CARD_KEY = ("checks: of every check of the function, how many pass (the rubric c
             "items); not run: its calls that did not run for lack of time, counted neither for nor against")
 
 
-def _trains(report: dict) -> bool:
-    """Whether the report's form has the homework's task 3 (training), so a time per epoch to tell."""
-    form = FORMS.get(report["form"])
-    return form is None or form.trains or bool(report.get("epoch"))
-
-
 def card(report: dict) -> str:
     """The terminal's score card."""
     lines = [f"simple_conv_net.check: {report['target']} ({report['form']} form), {report['seconds']:.0f} s", ""]
@@ -150,7 +144,8 @@ def card(report: dict) -> str:
         lines += _not_checked_lines(entry, "  ? ", 2)
         lines += [f"  ! {text}" for text in entry["diagnoses"]]
         lines += [f"  - {text}" for text in entry["notes"]]
-    lines += ["", f"time per epoch (task 3): {epoch_answer(report)}"] if _trains(report) else [""]
+    if has_training(report):
+        lines += ["", f"time per epoch (task 3): {epoch_answer(report)}"]
     lines += [f"note: {text}" for text in report.get("notes", [])]
     rubric = report["rubric"]
     lines += ["", f"rubric {rubric['rubric']}:"]
@@ -162,6 +157,12 @@ def card(report: dict) -> str:
         lines += ["", "grading errors (not the submission's fault: the items they touch are not graded; fix them "
                       "and run again):"] + [f"  {text}" for text in report["grading_errors"]]
     return "\n".join(lines)
+
+
+def has_training(report: dict) -> bool:
+    """Whether the report's form has task 3 (training SimpleConvNet from its functions)."""
+    form = FORMS.get(report["form"])
+    return form is None or form.trains or bool(report.get("epoch"))
 
 
 def _sentence(text: str) -> str:
@@ -194,7 +195,7 @@ def feedback(report: dict) -> str:
                       "be graded again once fixed): " + "; ".join(report["grading_errors"])]
     form = FORMS.get(report["form"])
     lines += ["", form.rule if form is not None and form.rule else RULE, "", TIME_RULE, ""]
-    lines += [f"Time per epoch (task 3): {epoch_answer(report)}.", ""] if _trains(report) else []
+    lines += [f"Time per epoch (task 3): {epoch_answer(report)}.", ""] if has_training(report) else []
     passing = [name for name, entry in report["functions"].items()
                if entry["status"] == "pass" and not entry["notes"] and not entry.get("not_checked")]
     if passing:

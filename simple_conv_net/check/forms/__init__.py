@@ -3,10 +3,14 @@
 handout      the homework's ``simple_conv_net_func.py`` (seed 000)          :mod:`.handout`
 functional   torch.nn.functional's names and signatures (vector_ops...)      :mod:`.functional`
 cs231n       CS231n assignment 2's ``cs231n/layers.py`` (numpy pairs)       :mod:`.cs231n`
+lenet-dict   seed 003's LeNet in numpy dicts (CMU 10-601 hw7, its port)    :mod:`.lenet_dict`
+model        an nn.Module class against a declared architecture (seed 001)  :mod:`.model`
 
 A form is a :class:`~.base.Form` (the API, in :mod:`.base`); adding one is a module of this package
 that builds one and a line below that registers it (docs/drafts/forms-api.md). The ops and native
-PyTorch's twin of each are in :mod:`.ops`.
+PyTorch's twin of each are in :mod:`.ops`. An instructor's form file (``--form path/to/form.py``, a
+module that builds ``FORM``, usually with :mod:`.adapter`) is registered by :func:`load_form`, and
+named in each child's request (:func:`form_request`) so that the child loads it too (:func:`form_of`).
 
 This package is imported by the checker's child processes too, so it needs torch alone (a form's
 plans, rubric and analysis are imported when first used, in the parent).
@@ -15,12 +19,15 @@ plans, rubric and analysis are imported when first used, in the parent).
 from __future__ import annotations
 
 import ast
+import importlib.util
+import sys
 from pathlib import Path
 
 from .base import KINDS, Form, Function
 from .ops import OPS, Op, native_call, register_op
 
 FORMS: dict[str, Form] = {}
+FILES: dict[str, str] = {}      # name -> the file of a form loaded with load_form (--form path/to/form.py)
 
 
 def register(form: Form) -> Form:
@@ -32,6 +39,44 @@ def register(form: Form) -> Form:
         register_op(name, op)
     FORMS[form.name] = form
     return form
+
+
+def load_form(path) -> Form:
+    """The form an instructor's file builds as ``FORM`` (see forms.adapter), imported and registered once. The file is
+    trusted code, like a rubric: it runs in the checker's process (and in each child, before the submission)."""
+    path = Path(path).resolve()
+    known = next((name for name, source in FILES.items() if source == str(path)), None)
+    if known is not None:
+        return FORMS[known]
+    if not path.is_file() or path.suffix != ".py":
+        raise ValueError(f"--form {path}: expected a form's name or a Python file that builds FORM, got no such file")
+    name = f"_checker_form_{len(FILES)}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        sys.modules.pop(name, None)
+        raise ValueError(f"--form {path}: importing it raises {type(error).__name__}: {error}") from error
+    form = getattr(module, "FORM", None)
+    if not isinstance(form, Form):
+        raise ValueError(f"--form {path}: expected the file to build a Form named FORM, got {type(form).__name__}")
+    register(form)
+    FILES[form.name] = str(path)
+    return form
+
+
+def form_request(name: str) -> dict:
+    """What a child's request says of its form: the name, and the file of a form loaded from one."""
+    return {"form": name, **({"form_file": FILES[name]} if name in FILES else {})}
+
+
+def form_of(request: dict) -> Form:
+    """In the child: the request's form (its file loaded first, if it came from one)."""
+    if request.get("form_file"):
+        load_form(request["form_file"])
+    return FORMS[request.get("form", "handout")]
 
 
 def all_names() -> tuple[str, ...]:
@@ -65,15 +110,18 @@ def names_in_source(path: Path) -> set[str] | None:
     return names
 
 
-from . import cs231n, functional, handout  # noqa: E402 - the built-in forms, registered below, after the API
+from . import cs231n, functional, handout, lenet_dict, model  # noqa: E402 - the built-in forms, registered below
 
 register(handout.FORM)
 register(functional.FORM)
 register(cs231n.FORM)
+register(lenet_dict.FORM)
+register(model.FORM)
 
 HANDOUT = handout.FUNCTIONS
 FUNCTIONAL = functional.FUNCTIONS
 ALL_NAMES = all_names()     # the built-in forms' names (a form registered later: all_names())
 
-__all__ = ["ALL_NAMES", "FORMS", "FUNCTIONAL", "HANDOUT", "KINDS", "OPS", "Form", "Function", "Op", "all_names",
-           "detect_form", "names_in_source", "native_call", "register", "register_op"]
+__all__ = ["ALL_NAMES", "FILES", "FORMS", "FUNCTIONAL", "HANDOUT", "KINDS", "OPS", "Form", "Function", "Op", "all_names",
+           "detect_form", "form_of", "form_request", "load_form", "names_in_source", "native_call", "register",
+           "register_op"]
