@@ -153,9 +153,8 @@ def refused_note(what: str, refused: list) -> str:
     from ..text import error_text, where
     labels = list(dict.fromkeys(s.call.label.removesuffix(" (grad)") for s in refused))
     error = refused[0].error
-    return (f"{what}: {error_text(error)}{where(error['traceback'])}. Its {len(refused)} calls with it "
-            f"({', '.join(labels[:4])}{' ...' if len(labels) > 4 else ''}) are reported, not judged: a function "
-            f"is judged on the arguments it takes")
+    return (f"{what}: {error_text(error)}{where(error['traceback'])} ({len(refused)} calls reported, not judged: "
+            f"{', '.join(labels[:4])}{' ...' if len(labels) > 4 else ''})")
 
 
 def analyse(function: Function, calls: list, result, settings):
