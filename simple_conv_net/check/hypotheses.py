@@ -387,7 +387,8 @@ def hypotheses(op: str, inputs: dict, options: dict) -> list[Hypothesis]:
                   for r in ("mean", "sum")),
                 Hypothesis("the sign is flipped", op, after=lambda out, i, o: -out),
                 Hypothesis("the class weights are ignored (every class weighs 1)", op,
-                           _changed(weight=lambda i, o: None if i.get("weight") is not None else _SKIP), group="weight"),
+                           _changed(weight=lambda i, o: None if i.get("weight") is not None else _SKIP),
+                           group="weight"),
                 _ignored(op, "ignore_index", -100, "the targets equal to it are counted like the others"),
                 Hypothesis("the weighted mean is divided by the number of targets instead of the sum of their "
                            "weights", op, core=_nll_mean_over_count, group="reduction")]

@@ -518,7 +518,7 @@ def _functional_table(draw: Draw) -> dict:
 
 def _options_table(draw: Draw) -> dict:
     """op -> [(label, inputs, options)]: the arguments torch.nn.functional has beyond the old signatures
-    (functional.EXTENSIONS): dilation, groups and 'same' / 'valid' padding; dilation, ceil_mode and
+    (forms.functional.extensions): dilation, groups and 'same' / 'valid' padding; dilation, ceil_mode and
     return_indices (in the options here: functional_calls passes it to the candidate alone); class weights,
     ignore_index and a K-dimensional input; log_softmax's dtype. Small shapes, a few milliseconds each."""
     def conv(n, c_in, h, w, c_out, kernel, stride=1, padding=0, dilation=1, groups=1):
@@ -537,7 +537,7 @@ def _options_table(draw: Draw) -> dict:
         inputs = {"input": draw.normal(*shape).log_softmax(1),
                   "target": torch.randint(0, classes, (n, *rest), generator=draw.generator)}
         if ignore_index >= 0:
-            inputs["target"].view(-1)[::3] = ignore_index      # a third of the targets ignored, never all
+            inputs["target"].view(-1)[::3] = ignore_index      # every third target ignored, not all
         if weight:
             inputs["weight"] = draw.normal(classes).abs() + 0.1
         return inputs, {"ignore_index": ignore_index, "reduction": reduction}
@@ -564,7 +564,8 @@ def _options_table(draw: Draw) -> dict:
         ],
         "log_softmax": [
             ("dtype float64 [4, 6] dim 1 N=4", {"input": draw.normal(4, 6)}, {"dim": 1, "dtype": torch.float64}),
-            ("dtype float64 [2, 3, 5] dim -1 N=2", {"input": draw.normal(2, 3, 5)}, {"dim": -1, "dtype": torch.float64}),
+            ("dtype float64 [2, 3, 5] dim -1 N=2", {"input": draw.normal(2, 3, 5)},
+             {"dim": -1, "dtype": torch.float64}),
         ],
         "nll_loss": [
             ("weight mean N=5", *nll((5, 4), weight=True)),

@@ -74,7 +74,8 @@ def unsupported(seen: list) -> dict:
             continue
         kind, message = s.error["type"], s.error["message"]
         keywords = [name for name in used if name in KEYWORDS[s.call.op]]
-        rejected = [name for name in keywords if kind == "TypeError" and f"unexpected keyword argument '{name}'" in message]
+        rejected = [name for name in keywords
+                    if kind == "TypeError" and f"unexpected keyword argument '{name}'" in message]
         if rejected:
             found[id(s.call)] = f"does not accept {rejected[0]}"
         elif kind == "NotImplementedError":
