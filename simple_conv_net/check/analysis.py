@@ -125,12 +125,14 @@ class Seen:
 
     @cached_property
     def gradient_comparisons(self) -> dict:
-        """input name -> Comparison of the candidate's gradient with the truth, for the gradients it has."""
+        """input name -> Comparison of the candidate's gradient with the truth, for the gradients it has, each in its
+        input's dtype (log_softmax's float64 output of a float32 input has a float32 gradient)."""
         found = {}
         for name in self.call.grad:
             if self.gradient(name) is not None:
                 native = None if self.truth.native is None else self.truth.native.grads[name]
-                found[name] = compare(self.truth.exact.grads[name], self.gradient(name), native, self.truth.dtype)
+                dtype = self.truth.dtype if native is None else native.dtype
+                found[name] = compare(self.truth.exact.grads[name], self.gradient(name), native, dtype)
         return found
 
 

@@ -17,6 +17,10 @@ A hypothesis returns None where it does not apply (a transposed kernel needs a s
 ``interior`` drops the outermost rows and columns of both before they are compared: a window
 shifted by one row reads past the input's edge, where each implementation does something else, so
 only the interior counts.
+
+max_pool2d's indices (return_indices=True) have mistakes of their own, :func:`index_mistakes`:
+positions counted in another frame than the input plane's (the window, the whole sample, the
+padded plane), each tested for equality with what the candidate returned.
 """
 
 from __future__ import annotations
@@ -126,7 +130,10 @@ def _shifts(op: str) -> list[Hypothesis]:
 def _nudged(option: str, delta: int, minimum: int):
     def before(inputs, options):
         default = options.get("kernel_size") if option == "stride" and options.get("stride") is None else None
-        values = tuple(v + delta for v in pair(options.get(option) if default is None else default))
+        given = options.get(option) if default is None else default
+        if isinstance(given, str):       # padding='same' or 'valid': no number to be one off
+            return None
+        values = tuple(v + delta for v in pair(given))
         return None if min(values) < minimum else (inputs, dict(options, **{option: values}))
     return before
 
@@ -201,6 +208,54 @@ def _bias_mistakes(op: str, axes: dict) -> list[Hypothesis]:
                      _changed(bias=has_bias), after=_bias_along(axis, op), group="bias")
           for axis, (name, index) in axes.items()),
     ]
+
+
+def _ignored(op: str, option: str, default, what: str) -> Hypothesis:
+    """The function takes ``option`` and computes as if it had its default (a loop or view that never reads it)."""
+    def before(inputs, options):
+        given = options.get(option, default)
+        if given is None or given == default or (option == "dilation" and pair(given) == (1, 1)):
+            return None
+        return inputs, dict(options, **{option: default})
+    return Hypothesis(f"{option} is ignored ({what})", op, before, group=option)
+
+
+def _groups_ignored(inputs, options):
+    """Every filter reads the first group's input channels: the channel index ci instead of g*C_in/groups + ci."""
+    groups = options.get("groups", 1)
+    if groups == 1:
+        return None
+    per_group = inputs["weight"].shape[1]
+    return dict(inputs, input=inputs["input"][:, :per_group]), dict(options, groups=1)
+
+
+def _nll_mean_over_count(inputs, options):
+    """A weighted mean divided by the number of targets counted instead of the sum of their weights."""
+    if inputs.get("weight") is None or options.get("reduction", "mean") != "mean":
+        return None
+    total = native_call("nll_loss", inputs, dict(options, reduction="sum"))
+    counted = (inputs["target"] != options.get("ignore_index", -100)).sum()
+    return total / counted
+
+
+def index_mistakes(indices: torch.Tensor, input_shape, options: dict) -> list[tuple[str, torch.Tensor]]:
+    """(the mistake, the indices it gives) for max_pool2d's return_indices, from PyTorch's ``indices`` (int64
+    positions h*W + w of each input plane): positions in another frame than the input plane's."""
+    channels, height, width = input_shape[-3:]
+    kernel, stride = pair(options["kernel_size"]), pair(options.get("stride") or options["kernel_size"])
+    padding, dilation = pair(options.get("padding", 0)), pair(options.get("dilation", 1))
+    rows, columns = indices // width, indices % width
+    top = (torch.arange(indices.shape[-2]) * stride[0] - padding[0]).reshape(-1, 1)
+    left = torch.arange(indices.shape[-1]) * stride[1] - padding[1]
+    found = [("positions within each window, i*K_w + j, not in the input plane",
+              (rows - top) // dilation[0] * kernel[1] + (columns - left) // dilation[1]),
+             ("positions in the whole sample, c*H*W + h*W + w, not in each channel's plane",
+              indices + torch.arange(channels).reshape(-1, 1, 1) * height * width),
+             ("column-major positions w*H + h, not h*W + w", columns * height + rows)]
+    if padding != (0, 0):
+        found.append(("positions in the padded plane, (h + p)*(W + 2p) + (w + p), not in the input's",
+                      (rows + padding[0]) * (width + 2 * padding[1]) + columns + padding[1]))
+    return [(text, predicted) for text, predicted in found if not torch.equal(predicted, indices)]
 
 
 def _pool_from_zero(output, inputs, options):
@@ -293,6 +348,9 @@ def hypotheses(op: str, inputs: dict, options: dict) -> list[Hypothesis]:
             *_stride_one_windows(op),
             *_channel_zero("filter", op),
             *_steps(op, (("stride", 1), ("padding", 0))),
+            _ignored(op, "dilation", 1, "the kernel's taps read adjacent entries, as with dilation=1"),
+            Hypothesis("groups is ignored, every filter reads the first group's input channels (the channel index "
+                       "ci instead of g*C_in/groups + ci)", op, _groups_ignored, group="groups"),
         ]
     if op == "max_pool2d":
         return [
@@ -304,6 +362,8 @@ def hypotheses(op: str, inputs: dict, options: dict) -> list[Hypothesis]:
             *_stride_one_windows(op),
             *_channel_zero("channel", op),
             *_steps(op, (("stride", 1), ("kernel_size", 1))),
+            _ignored(op, "dilation", 1, "the window reads adjacent entries, as with dilation=1"),
+            _ignored(op, "ceil_mode", False, "the output size is rounded down, the last partial windows dropped"),
         ]
     if op == "relu":
         return [Hypothesis("the absolute value instead of max(x, 0)", op, core=lambda i, o: i["input"].abs()),
@@ -325,7 +385,13 @@ def hypotheses(op: str, inputs: dict, options: dict) -> list[Hypothesis]:
     if op == "nll_loss":
         return [*(Hypothesis(f"reduction '{r}' instead of the one asked", op, _nll_reduction(r), group="reduction")
                   for r in ("mean", "sum")),
-                Hypothesis("the sign is flipped", op, after=lambda out, i, o: -out)]
+                Hypothesis("the sign is flipped", op, after=lambda out, i, o: -out),
+                Hypothesis("the class weights are ignored (every class weighs 1)", op,
+                           _changed(weight=lambda i, o: None if i.get("weight") is not None else _SKIP),
+                           group="weight"),
+                _ignored(op, "ignore_index", -100, "the targets equal to it are counted like the others"),
+                Hypothesis("the weighted mean is divided by the number of targets instead of the sum of their "
+                           "weights", op, core=_nll_mean_over_count, group="reduction")]
     if op == "batch_norm":
         return [Hypothesis("the unbiased variance (N - 1) normalises the batch; PyTorch uses the biased one (N)", op,
                            core=_batch_norm_unbiased),

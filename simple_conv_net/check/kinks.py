@@ -17,11 +17,13 @@ from .text import number, pair
 
 def _window_view(tensor: torch.Tensor, options: dict, pad_value: float) -> torch.Tensor | None:
     """[N*C, K_h*K_w, L]: every pooling window of ``tensor`` [N, C, H, W], padded with ``pad_value``;
-    None for overlapping windows (an input element belongs to several)."""
+    None for overlapping windows (an input element belongs to several), and for dilated windows or ceil_mode's
+    partial ones, which this view does not draw."""
     kernel = pair(options["kernel_size"])
     stride = pair(options.get("stride") or kernel)
     padding = pair(options.get("padding", 0))
-    if stride[0] < kernel[0] or stride[1] < kernel[1]:
+    if stride[0] < kernel[0] or stride[1] < kernel[1] or pair(options.get("dilation", 1)) != (1, 1) \
+            or options.get("ceil_mode"):
         return None
     n, c, h, w = tensor.shape
     padded = F.pad(tensor.reshape(n * c, 1, h, w), (padding[1], padding[1], padding[0], padding[0]),

@@ -61,6 +61,14 @@ def truth_of(call: Call) -> Truth:
     return Truth(exact, None if dtype == torch.float64 else run_native(call))
 
 
+def native_indices(call: Call) -> torch.Tensor:
+    """max_pool2d's indices, as native PyTorch returns them with return_indices=True (int64 positions h*W + w in
+    each input plane), for a call whose candidate is asked for them (the call's options give the values alone)."""
+    with torch.no_grad():
+        inputs = {"input": call.inputs["input"].double()}
+        return native_call(call.op, inputs, dict(call.options, return_indices=True))[1]
+
+
 _NATIVE_SECONDS = {}
 
 

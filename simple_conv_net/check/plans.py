@@ -23,14 +23,17 @@ of the same case at the homework's shapes: a function wrong on the small shapes 
 the homework's hard-codes the homework's sizes (see analysis).
 
 Functional form: a table of shapes, strides and paddings like the parity suite's, each case
-once plain and once with grad, one case in float64, one repeated; then SimpleConvNet's shapes,
-random at the detailed batch and MNIST at the largest, timed. Inputs come from one seeded
-generator, weights from native SimpleConvNet built with the seed, so every run of the checker
-asks the same questions.
+once plain and once with grad, one case in float64, one repeated; then the arguments newer
+signatures have (dilation, groups, 'same' padding, ceil_mode, return_indices, class weights,
+ignore_index, a K-dimensional loss, log_softmax's dtype: see forms.functional for how a function
+without them is judged), on small shapes; then SimpleConvNet's shapes, random at the detailed
+batch and MNIST at the largest, timed. Inputs come from seeded generators, weights from native
+SimpleConvNet built with the seed, so every run of the checker asks the same questions.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -405,23 +408,27 @@ def im2col_calls(settings: Settings, parameters: list | None) -> tuple[list[Call
 
 def _native_style(call: Call, defaults: dict) -> Call:
     """Arguments as torch.nn.functional takes them: the tensors positionally (None only before another
-    tensor), the options by keyword, except those left at the default."""
-    names = list(OPS[call.op].inputs)
+    tensor), the options by keyword, except those left at the default. A tensor an older signature lacks
+    (nll_loss's class weights) goes by keyword too, so that a call without it binds as it always did."""
+    keyword = BY_KEYWORD.get(call.op, ())
+    names = [n for n in OPS[call.op].inputs if n not in keyword]
     while names and call.inputs.get(names[-1]) is None:
         names.pop()
     call.args = tuple(None if call.inputs.get(n) is None else ref(n) for n in names)
-    call.kwargs = {k: v for k, v in call.options.items() if k not in defaults or defaults[k] != v}
+    call.kwargs = {**{k: v for k, v in call.options.items() if k not in defaults or defaults[k] != v},
+                   **{n: ref(n) for n in keyword if call.inputs.get(n) is not None}}
     return call
 
 
 DEFAULTS = {
-    "conv2d": {"stride": 1, "padding": 0},
-    "max_pool2d": {"stride": None, "padding": 0},
+    "conv2d": {"stride": 1, "padding": 0, "dilation": 1, "groups": 1},
+    "max_pool2d": {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False},
     "flatten": {"start_dim": 0, "end_dim": -1},
-    "nll_loss": {"reduction": "mean"},
+    "nll_loss": {"ignore_index": -100, "reduction": "mean"},
     "batch_norm": {"training": False, "momentum": 0.1, "eps": 1e-5},
-    "relu": {}, "linear": {}, "log_softmax": {},
+    "relu": {}, "linear": {}, "log_softmax": {"dtype": None},
 }
+BY_KEYWORD = {"nll_loss": ("weight",)}
 
 
 def _functional_table(draw: Draw) -> dict:
@@ -512,6 +519,73 @@ def _functional_table(draw: Draw) -> dict:
     }
 
 
+def _options_table(draw: Draw) -> dict:
+    """op -> [(label, inputs, options)]: the arguments torch.nn.functional has beyond the old signatures
+    (forms.functional.extensions): dilation, groups and 'same' / 'valid' padding; dilation, ceil_mode and
+    return_indices (in the options here: functional_calls passes it to the candidate alone); class weights,
+    ignore_index and a K-dimensional input; log_softmax's dtype. Small shapes, a few milliseconds each."""
+    def conv(n, c_in, h, w, c_out, kernel, stride=1, padding=0, dilation=1, groups=1):
+        k_h, k_w = pair(kernel)
+        return ({"input": draw.normal(n, c_in, h, w), "weight": draw.normal(c_out, c_in // groups, k_h, k_w),
+                 "bias": draw.normal(c_out)}, {"stride": stride, "padding": padding, "dilation": dilation,
+                                               "groups": groups})
+
+    def pool(n, c, h, w, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+        return {"input": draw.normal(n, c, h, w)}, {"kernel_size": kernel_size, "stride": stride, "padding": padding,
+                                                    "dilation": dilation, "ceil_mode": ceil_mode,
+                                                    "return_indices": return_indices}
+
+    def nll(shape, weight=False, ignore_index=-100, reduction="mean"):
+        n, classes, *rest = shape
+        inputs = {"input": draw.normal(*shape).log_softmax(1),
+                  "target": torch.randint(0, classes, (n, *rest), generator=draw.generator)}
+        if ignore_index >= 0:
+            inputs["target"].view(-1)[::3] = ignore_index      # every third target ignored, not all
+        if weight:
+            inputs["weight"] = draw.normal(classes).abs() + 0.1
+        return inputs, {"ignore_index": ignore_index, "reduction": reduction}
+
+    return {
+        "conv2d": [
+            ("dilation2 N=2", *conv(2, 2, 9, 8, 3, 3, dilation=2)),
+            ("dilation-pair-stride2-pad1 N=1", *conv(1, 2, 10, 11, 3, (3, 2), 2, 1, dilation=(2, 3))),
+            ("groups2 N=2", *conv(2, 4, 7, 6, 6, 3, groups=2)),
+            ("depthwise-pad1 N=2", *conv(2, 3, 6, 6, 3, 3, padding=1, groups=3)),
+            ("groups2-dilation2 N=1", *conv(1, 4, 9, 9, 4, 3, dilation=2, groups=2)),
+            ("same-even-kernel N=2", *conv(2, 2, 7, 6, 3, (3, 4), padding="same")),
+            ("same-dilation2 N=1", *conv(1, 3, 8, 8, 2, 3, padding="same", dilation=2)),
+            ("valid N=2", *conv(2, 2, 6, 7, 3, 3, padding="valid")),
+        ],
+        "max_pool2d": [
+            ("dilation2 N=2", *pool(2, 2, 9, 9, 3, 2, 1, dilation=2)),
+            ("ceil-mode N=2", *pool(2, 2, 8, 8, 3, 2, ceil_mode=True)),
+            ("ceil-mode-pad1-non-square N=1", *pool(1, 3, 7, 10, (2, 3), 2, 1, ceil_mode=True)),
+            ("dilation-pair-ceil-mode N=1", *pool(1, 2, 9, 10, (2, 3), 2, 1, dilation=(2, 1), ceil_mode=True)),
+            ("return-indices N=2", *pool(2, 3, 6, 6, 2, return_indices=True)),
+            ("return-indices-dilation2-ceil-mode N=2", *pool(2, 2, 9, 8, 3, 2, 1, dilation=2, ceil_mode=True,
+                                                             return_indices=True)),
+        ],
+        "log_softmax": [
+            ("dtype float64 [4, 6] dim 1 N=4", {"input": draw.normal(4, 6)}, {"dim": 1, "dtype": torch.float64}),
+            ("dtype float64 [2, 3, 5] dim -1 N=2", {"input": draw.normal(2, 3, 5)},
+             {"dim": -1, "dtype": torch.float64}),
+        ],
+        "nll_loss": [
+            ("weight mean N=5", *nll((5, 4), weight=True)),
+            ("weight sum N=4", *nll((4, 3), weight=True, reduction="sum")),
+            ("ignore_index mean N=6", *nll((6, 4), ignore_index=1)),
+            ("weight ignore_index none N=5", *nll((5, 3), weight=True, ignore_index=0, reduction="none")),
+            ("K-dimensional [2, 3, 4, 5] mean N=2", *nll((2, 3, 4, 5))),
+            ("K-dimensional weight ignore_index sum N=2", *nll((2, 4, 3, 2), weight=True, ignore_index=2,
+                                                              reduction="sum")),
+        ],
+    }
+
+
+# Native PyTorch's note that its 'same' convolution with an even kernel copies the input (same-even-kernel above):
+# about native's own speed when it is the oracle, nothing a candidate did.
+warnings.filterwarnings("ignore", message="Using padding='same' with even kernel lengths", category=UserWarning)
+
 # The layers of SimpleConvNet each op serves, where it is timed.
 MNIST_LAYERS = {"conv2d": ("conv",), "max_pool2d": ("pool",), "flatten": ("reshape",), "linear": ("fc1", "fc2"),
                 "relu": ("relu",), "log_softmax": ("output",), "nll_loss": ("loss",)}
@@ -539,17 +613,27 @@ def _simple_net_inputs(op: str, layer: str, stuff: Material, draw: Draw, n: int,
 def functional_calls(function: Function, settings: Settings, stuff: Material) -> list[Call]:
     """The calls for one op of the functional form, stage by stage (see the module doc): the table's cases,
     the cheapest first."""
-    draw = Draw(settings.seed)
+    draw, options_draw = Draw(settings.seed), Draw(settings.seed + 1)
     op, defaults = function.op, DEFAULTS[function.op]
-    plain = []
-    for label, inputs, options in _functional_table(draw)[op]:
-        updates = ("running_mean", "running_var") if op == "batch_norm" and options["training"] and \
-            inputs["running_mean"] is not None else ()
-        plain.append(_native_style(Call(label, "table", op, inputs, options, updates=updates), defaults))
-    plain.sort(key=lambda call: sum(t.numel() for t in call.inputs.values() if t is not None))
+
+    def table(cases) -> list[Call]:
+        found = []
+        for label, inputs, options in cases:
+            updates = ("running_mean", "running_var") if op == "batch_norm" and options["training"] and \
+                inputs["running_mean"] is not None else ()
+            indices = options.pop("return_indices", False)   # the candidate's alone: native's options give the values
+            call = _native_style(Call(label, "table", op, inputs, options, updates=updates), defaults)
+            call.kwargs.update({"return_indices": True} if indices else {})
+            found.append(call)
+        return sorted(found, key=lambda call: sum(t.numel() for t in call.inputs.values() if t is not None))
+
+    plain = table(_functional_table(draw)[op])
     first = plain[0]
     double = {k: v.double() if v is not None and v.is_floating_point() else v for k, v in first.inputs.items()}
     plain += [replace(first, label=f"float64 {first.label}", case="float64", inputs=double), _repeat(first)]
+    # The newer arguments' cases after the old ones, from their own generator: the old calls, those watched for
+    # the from-scratch check among them, stay what they were, which decides for a signature without the new ones.
+    extended = table(_options_table(options_draw).get(op, ()))
     source = "random" if stuff.mnist is None else "mnist"
 
     def simple_net(layer, case, n, stage):
@@ -558,11 +642,12 @@ def functional_calls(function: Function, settings: Settings, stuff: Material) ->
                        stage=stage)
 
     layers = MNIST_LAYERS.get(op, ())
-    calls = plain + [simple_net(layer, "random", settings.small, "graded") for layer in layers]
+    calls = plain + extended + [simple_net(layer, "random", settings.small, "graded") for layer in layers]
     calls += [replace(call, stage="sizes") for call in _on_cuda([first])]
     calls += [simple_net(layer, "mnist", settings.large, "sizes") for layer in layers if source == "mnist"]
     if OPS[op].differentiable:
         calls += [replace(_with_grad(c, draw), stage="gradients") for c in plain if c.case != "repeat"]
+        calls += [replace(_with_grad(c, options_draw), stage="gradients") for c in extended]
     calls += [_with_grad(simple_net(layer, source, settings.large, "timing"), draw,
                          f"speed {source} {layer} N={settings.large}", case="speed", repeat=settings.speed_repeats,
                          timed=True) for layer in layers]

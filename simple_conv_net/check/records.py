@@ -194,7 +194,8 @@ SHAPES = {
              "error": Either((type(None), ERROR)), "output": Optional(TENSOR), "output_info": Optional(OUTPUT_INFO),
              "args_after": Optional(DictOf(TENSOR)), "grads": Optional(DictOf(TENSOR)),
              "backward": Optional(Either((type(None), {"ran": bool, "reason": Optional(str), "error": Optional(ERROR)}))),
-             "ops": Optional(Either((type(None), {"functions": ListOf(str), "operators": ListOf(str)})))},
+             "ops": Optional(Either((type(None), {"functions": ListOf(str), "operators": ListOf(str)}))),
+             "indices": Optional(TENSOR), "indices_info": Optional(OUTPUT_INFO)},   # max_pool2d's return_indices
     "train": {"losses": ListOf(NUMBER), "seconds": ListOf(NUMBER), "error": Optional(ERROR),
               "accuracy": Optional(NUMBER), "test_samples": Optional(int), "state": Optional(DictOf(torch.Tensor)),
               "other_batch": Optional(ERROR)},

@@ -45,7 +45,7 @@ OPS: dict[str, Op] = {
     "flatten": Op(("input",), ("input",), torch.flatten),
     "linear": Op(("input", "weight", "bias"), ("input", "weight", "bias"), F.linear),
     "log_softmax": Op(("input",), ("input",), F.log_softmax),
-    "nll_loss": Op(("input", "target"), ("input",), F.nll_loss),
+    "nll_loss": Op(("input", "target", "weight"), ("input",), F.nll_loss),
     "batch_norm": Op(("input", "running_mean", "running_var", "weight", "bias"), ("input", "weight", "bias"),
                      F.batch_norm),
     "diff_mse": Op(("x", "y"), (), _diff_mse),
