@@ -12,7 +12,7 @@ import pytest
 
 from simple_conv_net.check import batch, cli, grade, plans, schedule
 from simple_conv_net.check.targets import resolve
-from simple_conv_net.check.forms import FILES, FORMS, form_of, form_request, load_form
+from simple_conv_net.check.forms import FILES, FORMS, SOURCES, form_of, form_request, load_form
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "my_course_form.py"
@@ -37,6 +37,7 @@ def forget_forms():
     for name in [n for n in FORMS if n not in before]:
         FORMS.pop(name)
         FILES.pop(name, None)
+        SOURCES.pop(name, None)
 
 
 def _module(path: Path, name: str):
@@ -86,7 +87,8 @@ def test_strict_fails_on_the_general_cases_too(tmp_path, forget_forms):
 def test_a_form_file_is_loaded_once_and_named_in_the_childs_request(forget_forms):
     form = load_form(EXAMPLE)
     assert load_form(str(EXAMPLE)) is form and FORMS["my-course"] is form
-    assert form_request("my-course") == {"form": "my-course", "form_file": str(EXAMPLE)}
+    assert form_request("my-course") == {"form": "my-course", "form_file": str(EXAMPLE),
+                                         "form_source": EXAMPLE.read_text()}   # a sandboxed child cannot read the file
     assert form_request("handout") == {"form": "handout"}
     assert form_of(form_request("my-course")) is form
 

@@ -19,8 +19,8 @@ plans, rubric and analysis are imported when first used, in the parent).
 from __future__ import annotations
 
 import ast
-import importlib.util
 import sys
+import types
 from pathlib import Path
 
 from .base import KINDS, Form, Function
@@ -28,6 +28,7 @@ from .ops import OPS, Op, native_call, register_op
 
 FORMS: dict[str, Form] = {}
 FILES: dict[str, str] = {}      # name -> the file of a form loaded with load_form (--form path/to/form.py)
+SOURCES: dict[str, str] = {}    # name -> that file's source, as read when it was loaded
 
 
 def register(form: Form) -> Form:
@@ -41,21 +42,24 @@ def register(form: Form) -> Form:
     return form
 
 
-def load_form(path) -> Form:
+def load_form(path, source: str | None = None) -> Form:
     """The form an instructor's file builds as ``FORM`` (see forms.adapter), imported and registered once. The file is
-    trusted code, like a rubric: it runs in the checker's process (and in each child, before the submission)."""
+    trusted code, like a rubric: it runs in the checker's process, and in each child before the submission, from the
+    ``source`` the request carries (a sandboxed child cannot see the file itself)."""
     path = Path(path).resolve()
-    known = next((name for name, source in FILES.items() if source == str(path)), None)
+    known = next((name for name, file in FILES.items() if file == str(path)), None)
     if known is not None:
         return FORMS[known]
-    if not path.is_file() or path.suffix != ".py":
-        raise ValueError(f"--form {path}: expected a form's name or a Python file that builds FORM, got no such file")
+    if source is None:
+        if not path.is_file() or path.suffix != ".py":
+            raise ValueError(f"--form {path}: expected a form's name or a Python file that builds FORM, got no such file")
+        source = path.read_text()
     name = f"_checker_form_{len(FILES)}_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(source, str(path), "exec"), module.__dict__)
     except Exception as error:
         sys.modules.pop(name, None)
         raise ValueError(f"--form {path}: importing it raises {type(error).__name__}: {error}") from error
@@ -64,18 +68,19 @@ def load_form(path) -> Form:
         raise ValueError(f"--form {path}: expected the file to build a Form named FORM, got {type(form).__name__}")
     register(form)
     FILES[form.name] = str(path)
+    SOURCES[form.name] = source
     return form
 
 
 def form_request(name: str) -> dict:
-    """What a child's request says of its form: the name, and the file of a form loaded from one."""
-    return {"form": name, **({"form_file": FILES[name]} if name in FILES else {})}
+    """What a child's request says of its form: the name, and the file and source of a form loaded from one."""
+    return {"form": name, **({"form_file": FILES[name], "form_source": SOURCES[name]} if name in FILES else {})}
 
 
 def form_of(request: dict) -> Form:
-    """In the child: the request's form (its file loaded first, if it came from one)."""
+    """In the child: the request's form (built first from the source it carries, if it came from a file)."""
     if request.get("form_file"):
-        load_form(request["form_file"])
+        load_form(request["form_file"], request["form_source"])
     return FORMS[request.get("form", "handout")]
 
 
