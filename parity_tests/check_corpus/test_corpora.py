@@ -1,7 +1,7 @@
 """The fixture corpora of the checker's forms stay whole: every manifest's snippets exist and every snippet
 is used; every fixture composes, and parses unless its manifest says the file is unusable; each corpus's
 correct implementation matches native PyTorch on one case per layer. (Every fixture's findings were
-verified once against PyTorch, in full: docs/drafts/assets.md.)"""
+verified once against PyTorch, in full: docs/handouts.md.)"""
 
 import importlib
 import importlib.util

@@ -7,7 +7,7 @@ lenet-dict   seed 003's LeNet in numpy dicts (CMU 10-601 hw7, its port)    :mod:
 model        an nn.Module class against a declared architecture (seed 001)  :mod:`.model`
 
 A form is a :class:`~.base.Form` (the API, in :mod:`.base`); adding one is a module of this package
-that builds one and a line below that registers it (docs/drafts/forms-api.md). The ops and native
+that builds one and a line below that registers it (docs/forms.md). The ops and native
 PyTorch's twin of each are in :mod:`.ops`. An instructor's form file (``--form path/to/form.py``, a
 module that builds ``FORM``, usually with :mod:`.adapter`) is registered by :func:`load_form`, and
 named in each child's request (:func:`form_request`) so that the child loads it too (:func:`form_of`).

@@ -4,7 +4,7 @@ A *form* is one way of writing the ops (:mod:`.ops`) as a module: which names it
 checker's canonical inputs (torch tensors, named as the op names them) become the arguments of
 those names, how their results come back, and what native PyTorch computes for each. Each form is
 one module of this package that builds a :class:`Form` and registers it (see ``__init__``);
-docs/drafts/forms-api.md walks through adding one.
+docs/forms.md walks through adding one.
 
 A form's functions are of four kinds:
 

@@ -2,7 +2,7 @@
 
 CMU 10-601 homework 7 and its Python 3 port (SFU CMPT 412 project 1) pass a layer's data as a dict
 {height, width, channel, batch_size, data} with ``data`` [h w c, batch]: one column per sample. The
-handouts disagree on the order of the values inside a column (docs/drafts/lenet.md), so each
+handouts disagree on the order of the values inside a column (docs/checking.md, "The lenet-dict form"), so each
 conversion takes a *layout*:
 
 hwc-C   C order of (height, width, channel): the channel fastest. The 10-601 Python handout's

@@ -17,7 +17,7 @@ the oracle (the ops below); batch norm's running statistics follow the handout's
 convention, ``running = momentum * running + (1 - momentum) * batch`` with the biased variance,
 which is not F.batch_norm's. The judging is :mod:`..pairs`.
 
-Years differ (docs/drafts/assets.md): 2016-17 files have no layer or group norm and read dropout's
+Years differ (docs/handouts.md): 2016-17 files have no layer or group norm and read dropout's
 p as the drop probability; 2021+ files have no svm_loss; group norm's gamma is (C,) or (1, C, 1, 1).
 A function the file does not define is missing, not failing; every gamma shape is tried.
 """
