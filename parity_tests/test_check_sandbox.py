@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import uuid
 
 import pytest
@@ -180,3 +181,12 @@ def test_the_server_forks_from_one_thread_and_takes_its_children_when_it_stops(t
     child.close()
     for fd in (secret, secret_write, ready, ready_write):
         os.close(fd)
+
+
+def test_a_python_environment_under_tmp_is_named_as_why_the_sandbox_cannot_start(monkeypatch):
+    """The sandbox's private /tmp would hide a virtual environment made under /tmp: the reason says so, not an
+    execvp error from inside bubblewrap."""
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/bwrap")
+    monkeypatch.setattr(sys, "prefix", "/tmp/checkout/.venv")
+    reason = bubblewrap.unavailable()
+    assert reason is not None and "under /tmp (/tmp/checkout/.venv)" in reason and "outside /tmp" in reason

@@ -76,6 +76,11 @@ def unavailable() -> str | None:
         return f"bubblewrap needs Linux (this is {sys.platform})"
     if shutil.which("bwrap") is None:
         return "bwrap is not installed (Debian and Ubuntu: apt-get install bubblewrap)"
+    project = str(Path(__file__).resolve().parents[2])
+    under_tmp = [path for path in (sys.prefix, sys.exec_prefix, project) if _inside(os.path.realpath(path), "/tmp")]
+    if under_tmp:
+        return (f"the Python environment or this project is under /tmp ({under_tmp[0]}), which the sandbox replaces "
+                f"with a private /tmp of its own: install them in a folder outside /tmp")
     return None
 
 
