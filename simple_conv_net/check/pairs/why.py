@@ -190,7 +190,7 @@ def _eps_outside_prediction(s, in_cache: bool) -> dict:
 def _batchnorm_forward_hypotheses(s, test, truth) -> None:
     inputs, options = s.call.inputs, s.call.options
     x, gamma, beta = inputs["x"], inputs["gamma"], inputs["beta"]
-    eps, momentum = options["eps"], options["momentum"]
+    eps = options["eps"]
     shape = _bn_shape(s)
     if options["mode"] == "train":
         axes = _bn_axes(s)
